@@ -1,0 +1,1 @@
+"""The auth service: users, passwords, access and refresh tokens, roles, JWKS."""

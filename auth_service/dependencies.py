@@ -1,0 +1,20 @@
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth_service.config import Settings
+from auth_service.security import Signer
+
+
+def get_signer(request: Request) -> Signer:
+    signer: Signer = request.app.state.signer
+    return signer
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SignerDep = Annotated[Signer, Depends(get_signer)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,16 @@
+from service_kit.errors import Conflict, Unauthorized
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    message = "An account with this email already exists."
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "Email or password is incorrect."
+
+
+class InvalidRefreshToken(Unauthorized):
+    code = "invalid_refresh_token"
+    message = "The refresh token is invalid, expired or revoked."

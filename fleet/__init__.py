@@ -1,0 +1,1 @@
+"""Run the whole fleet on one machine: migrations, two replicas of each service, nginx, under supervisor."""

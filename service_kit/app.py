@@ -1,0 +1,78 @@
+"""The skeleton every service app is built on: envelope errors, request context, health, OpenAPI path."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
+from service_kit.db import Database, create_db_engine
+from service_kit.errors import install_error_handlers
+from service_kit.health import router as health_router
+from service_kit.logging import configure_logging
+from service_kit.middleware import RequestContextMiddleware
+from service_kit.settings import ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def database_for(settings: ServiceSettings) -> Database:
+    """The service's database, as its settings describe it."""
+    engine = create_db_engine(
+        settings.database_url(),
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_MAX_OVERFLOW,
+        connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
+    )
+    return Database(engine)
+
+
+def key_source_for(settings: ServiceSettings) -> KeySource:
+    """A configured public key if there is one, else the auth service's JWKS."""
+    pem = settings.public_key_pem()
+    return StaticKeys.from_pem(pem) if pem else JwksKeys(settings.jwks_url)
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    api_prefix: str,
+    key_source: KeySource | None = None,
+    lifespan: Lifespan | None = None,
+    description: str = "",
+) -> FastAPI:
+    """A FastAPI app with the fleet's conventions; the caller includes its own routers."""
+    configure_logging(service=name, level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT, port=settings.PORT)
+    database = database_for(settings)
+    keys = key_source or key_source_for(settings)
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            database.dispose()
+            if isinstance(keys, JwksKeys):
+                keys.close()
+
+    app = FastAPI(
+        title=name,
+        description=description,
+        version="0",
+        openapi_url=f"{api_prefix}/openapi.json",
+        docs_url=f"{api_prefix}/docs",
+        redoc_url=None,
+        lifespan=run,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    return app

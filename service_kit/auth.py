@@ -1,0 +1,186 @@
+"""Access-token verification from public keys alone, and the `CurrentUser` / `AdminUser` dependencies."""
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service_kit.errors import DependencyUnavailable, Forbidden, Unauthorized
+
+ALGORITHM = "EdDSA"
+ACCESS_TOKEN_TYPE = "access"
+REQUIRED_CLAIMS = ("sub", "role", "type", "exp", "iat", "jti", "iss", "aud")
+
+log = structlog.get_logger(__name__)
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller, as the verified access token says."""
+
+    id: int
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """The key as a JWK whose `kid` is its RFC 7638 thumbprint."""
+    x = _b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True)
+    kid = _b64url(hashlib.sha256(canonical.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+
+
+class KeySource(Protocol):
+    def get(self, kid: str) -> Ed25519PublicKey | None: ...
+
+
+class StaticKeys:
+    """Keys known at start-up (a configured PEM, or auth's own signing key)."""
+
+    def __init__(self, *keys: Ed25519PublicKey) -> None:
+        self._keys = {public_jwk(key)["kid"]: key for key in keys}
+
+    @classmethod
+    def from_pem(cls, pem: str) -> "StaticKeys":
+        key = load_pem_public_key(pem.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("JWT public key must be an Ed25519 key")
+        return cls(key)
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        return self._keys.get(kid)
+
+
+class JwksKeys:
+    """The auth service's JWKS, fetched lazily, cached, and refetched when an unknown `kid` appears
+    (at most once per `min_refresh_seconds`, so forged kids cannot turn us into a request amplifier)."""
+
+    def __init__(self, url: str, *, client: httpx.Client | None = None, min_refresh_seconds: float = 30.0) -> None:
+        self._url = url
+        self._client = client or httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
+        self._min_refresh = min_refresh_seconds
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+                self._refresh()
+        return self._keys.get(kid)
+
+    def _refresh(self) -> None:
+        try:
+            response = self._client.get(self._url)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("jwks_fetch_failed", url=self._url, error=str(exc))
+            if not self._keys:
+                raise DependencyUnavailable("Cannot fetch the keys that verify access tokens.") from exc
+            return
+        keys: dict[str, Ed25519PublicKey] = {}
+        for jwk in document.get("keys", []):
+            if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and isinstance(jwk.get("kid"), str):
+                key = jwt.PyJWK.from_dict(jwk, algorithm=ALGORITHM).key
+                if isinstance(key, Ed25519PublicKey):
+                    keys[jwk["kid"]] = key
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class TokenVerifier:
+    """Accepts only EdDSA access tokens from our issuer for our audience, signed by a known key."""
+
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is malformed.") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise Unauthorized("The access token is not signed with an accepted algorithm.")
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token is signed by an unknown key.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired.") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The access token is invalid.") from exc
+        if claims["type"] != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("This is not an access token.")
+        try:
+            return Principal(id=int(claims["sub"]), role=Role(claims["role"]))
+        except (TypeError, ValueError) as exc:
+            raise Unauthorized("The access token's claims are invalid.") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v0/auth/login")
+
+
+def current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The verified caller; 401 without a valid access token."""
+    if credentials is None:
+        raise Unauthorized("A bearer access token is required.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(credentials.credentials)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> Principal:
+    """The verified caller, who must be an admin; 403 otherwise."""
+    if not user.is_admin:
+        raise Forbidden("Only an admin may do this.")
+    return user
+
+
+AdminUser = Annotated[Principal, Depends(admin_user)]

@@ -1,0 +1,166 @@
+"""One exception hierarchy and the handlers that render every failure in the API.md envelope."""
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    """A failure the client should see: a stable `code`, an HTTP status, optional details."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    message: ClassVar[str] = "The server could not complete the request."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail_message = message or self.message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+        super().__init__(self.detail_message)
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "bad_request"
+    message = "The request is malformed."
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    message = "Authentication is required."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    message = "You are not allowed to do this."
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    message = "The resource does not exist."
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    message = "The request conflicts with the current state."
+
+
+class VersionConflict(Conflict):
+    code = "version_conflict"
+    message = "The resource changed since the given version."
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "precondition_failed"
+    message = "The resource changed since the given If-Match version."
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    code = "validation_error"
+    message = "The request is invalid."
+
+
+class PreconditionRequired(AppError):
+    status_code = 428
+    code = "precondition_required"
+    message = "Say which version you read: send If-Match or a version field."
+
+
+class DependencyUnavailable(AppError):
+    status_code = 503
+    code = "dependency_unavailable"
+    message = "A service this request depends on is unavailable."
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "The service is not ready."
+
+
+def request_id_of(request: Request) -> str | None:
+    state = request.scope.get("state") or {}
+    return state.get("request_id")
+
+
+def error_body(code: str, message: str, details: Mapping[str, Any] | None, request_id: str | None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": dict(details or {}), "request_id": request_id}}
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = error_body(code, message, details, request_id_of(request))
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def _code_for_status(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def validation_details(errors: Any) -> dict[str, Any]:
+    """Field and reason for each error; never the offending input, which may be a password."""
+    fields = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        source = location[0] if location else "body"
+        field = ".".join(location[1:]) if len(location) > 1 else source
+        fields.append({"field": field, "in": source, "message": error.get("msg", ""), "type": error.get("type", "")})
+    return {"fields": fields}
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(request, exc.status_code, exc.code, exc.detail_message, exc.details, exc.headers)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = validation_details(exc.errors())
+    return error_response(request, 422, ValidationFailed.code, ValidationFailed.message, details)
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    return error_response(request, status, _code_for_status(status), message, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every failure in the envelope (the unexpected ones: see RequestContextMiddleware)."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)

@@ -1,0 +1,78 @@
+"""The settings every service shares; each service subclasses `ServiceSettings` once."""
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import URL
+
+DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # refused when APP_ENV=prod
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment only (names are unprefixed and the same in every service)."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    APP_ENV: Literal["dev", "test", "prod"] = "dev"
+    HOST: str = "127.0.0.1"
+    PORT: int = 8000
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["json", "console"] = "json"
+    VAR_DIR: Path = Path("var")
+
+    # MySQL when DB_HOST is set, otherwise an embedded SQLite file under VAR_DIR.
+    DB_HOST: str | None = None
+    DB_PORT: int = 3306
+    DB_USER: str = "root"
+    DB_PASS: SecretStr = SecretStr("")
+    DB_POOL_SIZE: int = 10
+    DB_MAX_OVERFLOW: int = 20
+    DB_CONNECT_TIMEOUT_SECONDS: int = 3
+
+    # Access-token verification: a configured public key, else the auth service's JWKS.
+    JWT_ISSUER: str = "ecommerce-auth"
+    JWT_AUDIENCE: str = "ecommerce-api"
+    JWT_PUBLIC_KEY: str | None = None
+    JWT_PUBLIC_KEY_FILE: Path | None = None
+    AUTH_SERVICE_URL: str = "http://127.0.0.1:8080"
+
+    # The credential services present to each other's /internal/ endpoints.
+    SERVICE_TOKEN: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+
+    def database_name(self) -> str:
+        """The name of the database this service owns."""
+        raise NotImplementedError
+
+    def database_url(self, *, with_database: bool = True) -> URL:
+        """SQLAlchemy URL of this service's database (MySQL server or embedded SQLite file)."""
+        if self.DB_HOST is None:
+            return URL.create("sqlite+pysqlite", database=str(self.VAR_DIR / f"{self.database_name()}.sqlite3"))
+        return URL.create(
+            "mysql+pymysql",
+            username=self.DB_USER,
+            password=self.DB_PASS.get_secret_value(),
+            host=self.DB_HOST,
+            port=self.DB_PORT,
+            database=self.database_name() if with_database else None,
+            query={"charset": "utf8mb4"},
+        )
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.AUTH_SERVICE_URL.rstrip('/')}/api/v0/auth/.well-known/jwks.json"
+
+    def public_key_pem(self) -> str | None:
+        """The configured verification key, if any (inline PEM wins over a file)."""
+        if self.JWT_PUBLIC_KEY:
+            return self.JWT_PUBLIC_KEY
+        if self.JWT_PUBLIC_KEY_FILE:
+            return self.JWT_PUBLIC_KEY_FILE.read_text()
+        return None
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_dev(self) -> Self:
+        if self.APP_ENV == "prod" and self.SERVICE_TOKEN.get_secret_value() == DEV_SERVICE_TOKEN:
+            raise ValueError("SERVICE_TOKEN still has its dev default; set a real secret when APP_ENV=prod")
+        return self
