@@ -47,5 +47,7 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json", *
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx logs every outgoing request at INFO; our own lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # Our middleware writes the access line, with the request id; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True

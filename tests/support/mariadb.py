@@ -4,6 +4,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pymysql
 import pytest
@@ -28,7 +29,7 @@ def require_server() -> None:
         pytest.fail(f"MariaDB is required at {HOST}:{PORT} as {USER}: {exc}", pytrace=False)
 
 
-def db_env() -> dict[str, str]:
+def db_env() -> dict[str, Any]:
     """The settings a service needs to reach this server."""
     return {"DB_HOST": HOST, "DB_PORT": str(PORT), "DB_USER": USER, "DB_PASS": PASSWORD}
 

@@ -1,0 +1,144 @@
+"""Access-token verification: only EdDSA access tokens from our issuer, for our audience, signed by a known key."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from service_kit.auth import JwksKeys, Principal, Role, StaticKeys, TokenVerifier, public_jwk
+from service_kit.errors import DependencyUnavailable, Unauthorized
+
+ISSUER, AUDIENCE = "ecommerce-auth", "ecommerce-api"
+
+
+@pytest.fixture(scope="module")
+def private_key():
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def verifier(private_key):
+    return TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE)
+
+
+def claims(**overrides):
+    now = datetime.now(UTC)
+    base = {
+        "sub": "7",
+        "role": "user",
+        "type": "access",
+        "iat": now,
+        "exp": now + timedelta(minutes=15),
+        "jti": "j1",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def sign(private_key, payload, kid=None):
+    kid = kid or public_jwk(private_key.public_key())["kid"]
+    return jwt.encode(payload, private_key, algorithm="EdDSA", headers={"kid": kid})
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+class TestTokenVerifier:
+    def test_valid_access_token_gives_the_principal(self, verifier, private_key):
+        assert verifier.verify(sign(private_key, claims(role="admin"))) == Principal(id=7, role=Role.ADMIN)
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            {"type": "refresh"},
+            {"exp": datetime.now(UTC) - timedelta(seconds=1)},
+            {"iss": "someone-else"},
+            {"aud": "another-api"},
+            {"role": "superuser"},
+            {"sub": "not-a-number"},
+            {"jti": None},
+            {"type": None},
+        ],
+        ids=["refresh", "expired", "issuer", "audience", "role", "sub", "no-jti", "no-type"],
+    )
+    def test_rejects_wrong_claims(self, verifier, private_key, bad):
+        with pytest.raises(Unauthorized):
+            verifier.verify(sign(private_key, claims(**bad)))
+
+    def test_rejects_alg_none(self, verifier, private_key):
+        kid = public_jwk(private_key.public_key())["kid"]
+        token = f"{b64({'alg': 'none', 'kid': kid, 'typ': 'JWT'})}.{b64(claims(exp=9999999999, iat=0))}."
+        with pytest.raises(Unauthorized):
+            verifier.verify(token)
+
+    def test_rejects_hs256_signed_with_the_public_key(self, verifier, private_key):
+        public_bytes = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kid = public_jwk(private_key.public_key())["kid"]
+        token = jwt.encode(claims(), public_bytes, algorithm="HS256", headers={"kid": kid})
+        with pytest.raises(Unauthorized):
+            verifier.verify(token)
+
+    def test_rejects_tampered_claims(self, verifier, private_key):
+        header, _payload, signature = sign(private_key, claims()).split(".")
+        forged = f"{header}.{b64({**claims(role='admin'), 'iat': 0, 'exp': 9999999999})}.{signature}"
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+
+    def test_rejects_a_token_signed_by_another_key(self, verifier, private_key):
+        other = Ed25519PrivateKey.generate()
+        with pytest.raises(Unauthorized):
+            verifier.verify(sign(other, claims(), kid=public_jwk(private_key.public_key())["kid"]))
+
+    @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "Bearer x"])
+    def test_rejects_garbage(self, verifier, garbage):
+        with pytest.raises(Unauthorized):
+            verifier.verify(garbage)
+
+
+class TestJwksKeys:
+    def _transport(self, keys, calls):
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            return httpx.Response(200, json={"keys": [public_jwk(key.public_key()) for key in keys]})
+
+        return httpx.MockTransport(handler)
+
+    def test_fetches_once_and_caches(self, private_key):
+        calls: list[str] = []
+        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=self._transport([private_key], calls)))
+        kid = public_jwk(private_key.public_key())["kid"]
+        assert keys.get(kid) is not None
+        assert keys.get(kid) is not None
+        assert len(calls) == 1
+
+    def test_unknown_kid_refetches_but_not_more_than_once_per_interval(self, private_key):
+        calls: list[str] = []
+        rotated = [private_key]
+        client = httpx.Client(transport=self._transport(rotated, calls))
+        keys = JwksKeys("http://auth/jwks", client=client, min_refresh_seconds=0)
+        keys.get(public_jwk(private_key.public_key())["kid"])
+        new_key = Ed25519PrivateKey.generate()
+        rotated.append(new_key)
+        assert keys.get(public_jwk(new_key.public_key())["kid"]) is not None
+        assert len(calls) == 2
+
+        throttled = JwksKeys("http://auth/jwks", client=client, min_refresh_seconds=3600)
+        throttled.get("unknown-1")
+        throttled.get("unknown-2")
+        assert len(calls) == 3
+
+    def test_unreachable_auth_without_cached_keys_is_a_503(self):
+        def refuse(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused")
+
+        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=httpx.MockTransport(refuse)))
+        with pytest.raises(DependencyUnavailable):
+            keys.get("any")
