@@ -1,7 +1,9 @@
-"""Access-token verification from public keys alone, and the `CurrentUser` / `AdminUser` dependencies."""
+"""Access-token verification from public keys alone, the `CurrentUser` / `AdminUser` dependencies, and the
+`ServiceCaller` dependency that guards `/internal/` endpoints with the shared service credential."""
 
 import base64
 import hashlib
+import hmac
 import json
 import threading
 import time
@@ -15,7 +17,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from service_kit.errors import DependencyUnavailable, Forbidden, Unauthorized
 
@@ -184,3 +187,41 @@ def admin_user(user: CurrentUser) -> Principal:
 
 
 AdminUser = Annotated[Principal, Depends(admin_user)]
+
+
+SERVICE_TOKEN_HEADER = "X-Service-Token"
+
+_service_token = APIKeyHeader(
+    name=SERVICE_TOKEN_HEADER,
+    auto_error=False,
+    scheme_name="ServiceToken",
+    description="The shared service credential (env SERVICE_TOKEN); `Authorization: Bearer <it>` works too.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A caller that proved it holds the service credential: another service of the fleet, not a user."""
+
+
+def service_caller(
+    request: Request,
+    token: Annotated[str | None, Depends(_service_token)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Service:
+    """A fellow service; 401 without a credential, 403 with a wrong one (compared in constant time)."""
+    presented = token or (credentials.credentials if credentials else None)
+    if not presented:
+        raise Unauthorized(f"The service credential is required ({SERVICE_TOKEN_HEADER} header).")
+    expected: SecretStr = request.app.state.settings.SERVICE_TOKEN
+    if not _credential_matches(presented, expected.get_secret_value()):
+        raise Forbidden("The service credential is wrong.")
+    return Service()
+
+
+def _credential_matches(presented: str, expected: str) -> bool:
+    # An empty configured credential admits nobody rather than anybody.
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+ServiceCaller = Annotated[Service, Depends(service_caller)]

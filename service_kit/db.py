@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -130,6 +131,15 @@ def rows_matched(session: Session, statement: Executable) -> int:
     """Run an UPDATE/DELETE and say how many rows its WHERE matched: the verdict of a conditional write."""
     result = cast(CursorResult[Any], session.execute(statement))
     return result.rowcount
+
+
+_MYSQL_DEADLOCK = 1213
+
+
+def is_deadlock(exc: DBAPIError) -> bool:
+    """Whether the database chose this transaction as a deadlock victim: it is rolled back and may be retried."""
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] == _MYSQL_DEADLOCK
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -28,11 +28,12 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise _bad_cursor() from exc
+        raise invalid_cursor() from exc
     if not isinstance(key, dict):
-        raise _bad_cursor()
+        raise invalid_cursor()
     return key
 
 
-def _bad_cursor() -> ValidationFailed:
+def invalid_cursor() -> ValidationFailed:
+    """The 422 for a cursor we did not issue (also for one whose key a service finds wrong)."""
     return ValidationFailed(details={"fields": [{"field": "cursor", "in": "query", "message": "Invalid cursor."}]})
