@@ -26,7 +26,9 @@ class AppError(Exception):
         *,
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
+        self.error_code = code or self.code  # an instance may relay another service's code
         self.detail_message = message or self.message
         self.details = dict(details or {})
         self.headers = dict(headers or {})
@@ -143,7 +145,7 @@ def validation_details(errors: Any) -> dict[str, Any]:
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return error_response(request, exc.status_code, exc.code, exc.detail_message, exc.details, exc.headers)
+    return error_response(request, exc.status_code, exc.error_code, exc.detail_message, exc.details, exc.headers)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
