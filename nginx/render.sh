@@ -1,0 +1,147 @@
+#!/bin/sh
+# Render the gateway config: `nginx/render.sh OUTPUT` writes nginx.conf.template, filled in from the
+# environment, to OUTPUT. The same script serves local runs (the fleet), docker compose and Kubernetes.
+#
+# Environment (default):
+#   GATEWAY_PORT (8080)            public listen port; GATEWAY_HOST ("" = all addresses) narrows it
+#   INTERNAL_LISTEN (127.0.0.1:8081)  the loopback stand-in for cluster Services
+#   AUTH_UPSTREAM_1/2, PRODUCT_UPSTREAM_1/2, ORDER_UPSTREAM_1/2  replicas as host:port (required)
+#   LOGIN_RATE_LIMIT (10)          login attempts per minute per client address; 0 = off
+#   LOGIN_RATE_BURST (5)           attempts allowed at once above that rate
+#   API_RATE_LIMIT (50)            requests per second per client address on the API; 0 = off
+#   API_RATE_BURST (100)           requests allowed at once above that rate
+#   TRUSTED_PROXIES ("")           comma-separated CIDRs whose X-Forwarded-For is believed
+#   NGINX_TEMP_DIR (/tmp/nginx)    the only place nginx writes (pid, temp files); created if missing
+#   NGINX_WORKER_PROCESSES (auto)
+#   UPSTREAM_CONNECT_TIMEOUT (2s), UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
+set -eu
+
+out=${1:?usage: render.sh OUTPUT}
+template=$(dirname "$0")/nginx.conf.template
+
+fail() {
+    echo "render.sh: $*" >&2
+    exit 1
+}
+
+# A non-negative integer, or fail naming the variable.
+whole_number() {
+    case $2 in
+        '' | *[!0-9]*) fail "$1 must be a whole number, got '$2'" ;;
+    esac
+}
+
+# host:port (or [v6]:port); nothing that could break out of the directive.
+address() {
+    case $2 in
+        '' | *[!A-Za-z0-9.:_\[\]-]*) fail "$1 must be host:port, got '$2'" ;;
+    esac
+}
+
+# A duration such as 2s, 500ms or 1m.
+duration() {
+    case $2 in
+        '' | *[!0-9smh]* | [!0-9]*) fail "$1 must be a duration like 2s or 500ms, got '$2'" ;;
+    esac
+}
+
+: "${GATEWAY_PORT:=8080}"
+: "${GATEWAY_HOST:=}"
+: "${INTERNAL_LISTEN:=127.0.0.1:8081}"
+: "${LOGIN_RATE_LIMIT:=10}"
+: "${LOGIN_RATE_BURST:=5}"
+: "${API_RATE_LIMIT:=50}"
+: "${API_RATE_BURST:=100}"
+: "${TRUSTED_PROXIES:=}"
+: "${NGINX_TEMP_DIR:=/tmp/nginx}"
+: "${NGINX_WORKER_PROCESSES:=auto}"
+: "${UPSTREAM_CONNECT_TIMEOUT:=2s}"
+: "${UPSTREAM_READ_TIMEOUT:=60s}"
+: "${UPSTREAM_RETRY_TIMEOUT:=15s}"
+
+whole_number GATEWAY_PORT "$GATEWAY_PORT"
+address INTERNAL_LISTEN "$INTERNAL_LISTEN"
+whole_number LOGIN_RATE_LIMIT "$LOGIN_RATE_LIMIT"
+whole_number LOGIN_RATE_BURST "$LOGIN_RATE_BURST"
+whole_number API_RATE_LIMIT "$API_RATE_LIMIT"
+whole_number API_RATE_BURST "$API_RATE_BURST"
+duration UPSTREAM_CONNECT_TIMEOUT "$UPSTREAM_CONNECT_TIMEOUT"
+duration UPSTREAM_READ_TIMEOUT "$UPSTREAM_READ_TIMEOUT"
+duration UPSTREAM_RETRY_TIMEOUT "$UPSTREAM_RETRY_TIMEOUT"
+case $NGINX_WORKER_PROCESSES in
+    auto) ;;
+    *) whole_number NGINX_WORKER_PROCESSES "$NGINX_WORKER_PROCESSES" ;;
+esac
+case $NGINX_TEMP_DIR in
+    /*) ;;
+    *) fail "NGINX_TEMP_DIR must be an absolute path, got '$NGINX_TEMP_DIR'" ;;
+esac
+case $NGINX_TEMP_DIR in
+    *[!A-Za-z0-9._/-]*) fail "NGINX_TEMP_DIR may hold only letters, digits and ._/-, got '$NGINX_TEMP_DIR'" ;;
+esac
+for name in AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2; do
+    eval "value=\${$name:-}"
+    # shellcheck disable=SC2154  # set by the eval above
+    address "$name" "$value"
+done
+
+if [ -n "$GATEWAY_HOST" ]; then
+    address GATEWAY_HOST "$GATEWAY_HOST"
+    GATEWAY_LISTEN="$GATEWAY_HOST:$GATEWAY_PORT"
+else
+    GATEWAY_LISTEN=$GATEWAY_PORT
+fi
+
+# 0 = off: no zone and no limit_req line at all (nginx rejects a zero rate).
+if [ "$LOGIN_RATE_LIMIT" -gt 0 ]; then
+    LOGIN_LIMIT_ZONE="    limit_req_zone \$binary_remote_addr zone=login:10m rate=${LOGIN_RATE_LIMIT}r/m;"
+    LOGIN_LIMIT_REQ="limit_req zone=login burst=$LOGIN_RATE_BURST nodelay;"
+    # Seconds until the zone lets one more attempt through, rounded up.
+    LOGIN_RETRY_AFTER=$(((60 + LOGIN_RATE_LIMIT - 1) / LOGIN_RATE_LIMIT))
+else
+    LOGIN_LIMIT_ZONE="    # login rate limit off (LOGIN_RATE_LIMIT=0)"
+    LOGIN_LIMIT_REQ="# login rate limit off"
+    LOGIN_RETRY_AFTER=1
+fi
+if [ "$API_RATE_LIMIT" -gt 0 ]; then
+    API_LIMIT_ZONE="    limit_req_zone \$binary_remote_addr zone=api:10m rate=${API_RATE_LIMIT}r/s;"
+    API_LIMIT_REQ="limit_req zone=api burst=$API_RATE_BURST nodelay;"
+else
+    API_LIMIT_ZONE="    # API rate limit off (API_RATE_LIMIT=0)"
+    API_LIMIT_REQ="# API rate limit off"
+fi
+
+# One set_real_ip_from per trusted CIDR; none means X-Forwarded-For is never believed.
+REAL_IP_FROM="    # no trusted proxies (TRUSTED_PROXIES is empty): X-Forwarded-For is ignored"
+if [ -n "$(echo "$TRUSTED_PROXIES" | tr -d ' ,')" ]; then
+    REAL_IP_FROM=""
+    old_ifs=$IFS
+    IFS=,
+    for cidr in $TRUSTED_PROXIES; do
+        cidr=$(echo "$cidr" | tr -d ' ')
+        [ -n "$cidr" ] || continue
+        case $cidr in
+            *[!0-9A-Fa-f.:/]*) fail "TRUSTED_PROXIES entries must be CIDRs or addresses, got '$cidr'" ;;
+        esac
+        REAL_IP_FROM="${REAL_IP_FROM}    set_real_ip_from $cidr;
+"
+    done
+    IFS=$old_ifs
+fi
+
+mkdir -p "$NGINX_TEMP_DIR"
+
+export GATEWAY_LISTEN INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
+export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
+export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT
+export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
+
+# Only these names are substituted; every other $word is nginx's own variable.
+variables='${GATEWAY_LISTEN} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
+${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
+${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT}
+${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'
+
+# Written beside the target and moved into place, so a reader never sees half a file.
+envsubst "$variables" <"$template" >"$out.tmp"
+mv "$out.tmp" "$out"
