@@ -1,0 +1,170 @@
+"""The process supervisor: its config for one fleet, and a client for its XML-RPC socket.
+
+supervisord restarts a replica that dies (as Kubernetes would); the client is how tests and tools ask it
+for a pid, send a signal, or stop and start a program, exactly as `supervisorctl` does."""
+
+import getpass
+import hashlib
+import os
+import shlex
+import tempfile
+import xmlrpc.client
+from pathlib import Path
+from typing import Any, cast
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from fleet.config import REPO_ROOT, FleetConfig
+from fleet.nginx import nginx_command
+from fleet.topology import GATEWAY, Replica
+
+# AF_UNIX paths are limited to 108 bytes; longer state dirs get their socket in the temp dir.
+_MAX_SOCKET_PATH = 100
+# Longer than uvicorn's graceful shutdown (20 s), so in-flight requests finish before a KILL.
+_STOP_WAIT_SECONDS = 25
+_RPC_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
+
+
+def socket_path(config: FleetConfig) -> Path:
+    """The unix socket supervisorctl and `SupervisorClient` talk to."""
+    path = config.state_dir / "supervisor.sock"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(config.state_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"fleet-{digest}.sock"
+
+
+def _quote(value: str) -> str:
+    """A value for supervisor's ini file, where `%` starts an expansion."""
+    return value.replace("%", "%%")
+
+
+def _command(argv: list[str]) -> str:
+    return _quote(shlex.join(argv))
+
+
+def _output(config: FleetConfig, program: str) -> list[str]:
+    """Where a program's stdout and stderr go: its own file, or the terminal `make run` started in."""
+    target = str(config.log_file(program)) if config.logs_to_files else "/dev/stdout"
+    return [
+        f"stdout_logfile={_quote(target)}",
+        "stdout_logfile_maxbytes=0",
+        "stdout_logfile_backups=0",
+        "redirect_stderr=true",
+    ]
+
+
+def _replica_section(config: FleetConfig, replica: Replica) -> list[str]:
+    return [
+        f"[program:{replica.name}]",
+        f"command={_command([config.python, '-m', replica.service.module])}",
+        f"directory={_quote(str(REPO_ROOT))}",
+        f'environment=HOST="{replica.host}",PORT="{replica.port}"',
+        "priority=100",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=1",
+        "startretries=5",
+        "stopsignal=TERM",
+        f"stopwaitsecs={_STOP_WAIT_SECONDS}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        *_output(config, replica.name),
+    ]
+
+
+def _gateway_section(config: FleetConfig) -> list[str]:
+    return [
+        f"[program:{GATEWAY}]",
+        f"command={_command(nginx_command(config.nginx_conf))}",
+        f"directory={_quote(str(REPO_ROOT))}",
+        "priority=200",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=1",
+        "startretries=5",
+        # QUIT: nginx finishes the requests it is serving, then exits.
+        "stopsignal=QUIT",
+        f"stopwaitsecs={_STOP_WAIT_SECONDS}",
+        *_output(config, GATEWAY),
+    ]
+
+
+def render_supervisord_conf(config: FleetConfig, *, extra_sections: list[list[str]] | None = None) -> str:
+    """supervisord.conf for this fleet: six replicas and the gateway, all restarted when they die."""
+    sock = socket_path(config)
+    log = str(config.log_file("supervisord")) if config.logs_to_files else "/dev/null"
+    main = [
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={_quote(log)}",
+        "logfile_maxbytes=0",
+        "loglevel=info",
+        f"pidfile={_quote(str(config.state_dir / 'supervisord.pid'))}",
+        f"directory={_quote(str(REPO_ROOT))}",
+        f"childlogdir={_quote(str(config.log_dir))}",
+    ]
+    if os.geteuid() == 0:
+        # Naming the user we already are silences supervisord's "running as root" warning; nothing changes.
+        main.append(f"user={getpass.getuser()}")
+    sections = [
+        main,
+        ["[unix_http_server]", f"file={_quote(str(sock))}", "chmod=0700"],
+        ["[rpcinterface:supervisor]", f"supervisor.rpcinterface_factory = {_RPC_FACTORY}"],
+        ["[supervisorctl]", f"serverurl=unix://{_quote(str(sock))}"],
+        *(_replica_section(config, replica) for replica in config.replicas),
+        _gateway_section(config),
+        *(extra_sections or []),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+
+
+def supervisord_command(config: FleetConfig) -> list[str]:
+    """supervisord in the foreground on this fleet's config."""
+    return [config.python, "-m", "supervisor.supervisord", "--nodaemon", "-c", str(config.supervisord_conf)]
+
+
+class SupervisorClient:
+    """supervisorctl's requests, from Python: one short XML-RPC call over the unix socket per method."""
+
+    def __init__(self, sock: Path) -> None:
+        self.socket = sock
+
+    def _rpc(self) -> Any:
+        transport = SupervisorTransport(None, None, f"unix://{self.socket}")
+        return xmlrpc.client.ServerProxy("http://localhost", transport=transport).supervisor
+
+    def is_up(self) -> bool:
+        """Whether supervisord answers and has started all its programs' autostart."""
+        try:
+            return cast(str, self._rpc().getState()["statename"]) == "RUNNING"
+        except (OSError, xmlrpc.client.Error):
+            return False
+
+    def info(self, program: str) -> dict[str, Any]:
+        """supervisord's view of one program: `statename`, `pid`, `exitstatus`, ..."""
+        return cast(dict[str, Any], self._rpc().getProcessInfo(program))
+
+    def pid(self, program: str) -> int:
+        """The program's current pid (0 while it is not running)."""
+        return int(self.info(program)["pid"])
+
+    def state(self, program: str) -> str:
+        """RUNNING, STARTING, BACKOFF, STOPPED, EXITED, FATAL, ..."""
+        return cast(str, self.info(program)["statename"])
+
+    def signal(self, program: str, signal_name: str) -> None:
+        """Send e.g. "KILL" or "STOP" to the program, as `supervisorctl signal` does."""
+        self._rpc().signalProcess(program, signal_name)
+
+    def stop(self, program: str) -> None:
+        """Stop the program and wait until it has exited; it stays down until `start`."""
+        self._rpc().stopProcess(program, True)
+
+    def start(self, program: str) -> None:
+        """Start a stopped program and wait until supervisord counts it as running."""
+        self._rpc().startProcess(program, True)
+
+    def shutdown(self) -> None:
+        """Stop every program, then supervisord itself."""
+        self._rpc().shutdown()
