@@ -24,7 +24,7 @@ DEFAULT_STATE_DIR = "var/fleet"
 DEFAULT_VAR_DIR = "var"
 # Dev-only defaults, printed at start; a real deployment sets its own.
 DEV_ADMIN_EMAIL = "admin@example.com"
-DEV_ADMIN_PASSWORD = "admin-dev-password"
+DEV_ADMIN_PASSWORD = "dev-admin-password"
 READY_TIMEOUT_SECONDS = 120
 
 

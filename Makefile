@@ -1,0 +1,49 @@
+# The fleet's commands. `make run` starts everything locally; `make test` runs every test.
+# Each target bootstraps first (idempotent: a .venv from the lock, nginx), so a fresh clone just works.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help bootstrap run test lint lint-deploy bench lock clean
+
+help:
+	@echo "make run          the whole fleet on http://127.0.0.1:8080 (two replicas per service + nginx)"
+	@echo "make test         lint, then every test (unit, integration on MariaDB, fleet through nginx)"
+	@echo "make lint         ruff check, ruff format --check, mypy"
+	@echo "make lint-deploy  the deployment checks (tests/deploy)"
+	@echo "make bench        the load benchmarks (tests/load)"
+	@echo "make lock         regenerate requirements.lock and requirements-dev.lock with uv"
+	@echo "make bootstrap    create .venv from the lock and install nginx if missing"
+	@echo "make clean        remove caches and the fleet's runtime state (not the local databases)"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+run: bootstrap
+	$(PY) -m fleet run
+
+test: bootstrap lint
+	$(PY) -m pytest
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+lint-deploy: bootstrap
+	$(PY) -m pytest tests/deploy
+
+bench: bootstrap
+	$(PY) -m tests.load
+
+# uv is a tool for this target only, installed into the venv on first use.
+lock: bootstrap
+	@[ -x $(VENV)/bin/uv ] || $(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
+
+clean:
+	rm -rf var/fleet .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`); they print figures and never pass or fail on a stopwatch."""
