@@ -1,0 +1,24 @@
+from service_kit.errors import Conflict, NotFound, ValidationFailed
+
+
+class ProductNotFound(NotFound):
+    message = "No such product."
+
+
+class ReservationNotFound(NotFound):
+    message = "No stock is reserved for this order."
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    message = "Not enough stock."
+
+
+class UnknownProduct(ValidationFailed):
+    code = "unknown_product"
+    message = "The order names a product that does not exist."
+
+
+class ReservationMismatch(Conflict):
+    code = "reservation_mismatch"
+    message = "This order id already reserved different items."

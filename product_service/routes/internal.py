@@ -1,0 +1,99 @@
+"""Stock reservations for the order service. Under /internal/, which the public gateway never routes, and only
+for callers holding the service credential (`ServiceCaller`, applied where `router` is included): send
+`X-Service-Token: <SERVICE_TOKEN>` (or `Authorization: Bearer <SERVICE_TOKEN>`); none: 401, wrong: 403.
+
+Every call is idempotent by order id, so a caller that did not get an answer (timeout, 503, a dead replica) may
+simply send the same call again:
+- `POST /internal/reservations` takes the stock of every line or of none, once per order id;
+- `GET /internal/reservations/{order_id}` says what the order holds, for reconciling an unknown outcome;
+- `POST /internal/reservations/{order_id}/release` gives it back, once per order id.
+
+A reservation body (`ReservationRead`) is `{order_id, status, items: [{product_id, name, quantity, unit_price}],
+created_at, released_at}`; `status` is `held` (the items' stock is taken) or `released` (given back, or never
+taken: see release). `unit_price` is a decimal string with two places; `name` and `unit_price` are the product's
+at the moment its stock was taken. Errors use the fleet's envelope `{"error": {"code", "message", "details",
+"request_id"}}`."""
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from product_service import service
+from product_service.dependencies import OrderId
+from product_service.schemas import ReservationCreate, ReservationRead
+from service_kit.db import SessionDep
+
+PREFIX = "/internal/reservations"
+
+router = APIRouter(prefix=PREFIX, tags=["internal: stock reservations (order service only)"])
+
+_CREDENTIAL: dict[int | str, dict[str, Any]] = {
+    status.HTTP_401_UNAUTHORIZED: {"description": "No service credential (`code: unauthorized`)."},
+    status.HTTP_403_FORBIDDEN: {"description": "A wrong service credential (`code: forbidden`)."},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReservationRead,
+    responses={
+        **_CREDENTIAL,
+        status.HTTP_200_OK: {
+            "model": ReservationRead,
+            "description": "This order id reserved before: the first reservation, unchanged; nothing taken now. "
+            "Its `status` may be `released` (then it holds nothing, and never will).",
+        },
+        status.HTTP_409_CONFLICT: {
+            "description": "`code: out_of_stock`, `details: {product_id, requested, available}`: a line's product "
+            "has too little stock; nothing was taken. Or `code: reservation_mismatch`: this order id already "
+            "reserved different items (a bug in the caller); nothing was taken."
+        },
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "description": "`code: unknown_product`, `details: {product_id}`: no such product; nothing was "
+            "taken. Or `code: validation_error` for a malformed body."
+        },
+        status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "Try again; nothing was taken."},
+    },
+)
+def create_reservation(session: SessionDep, reservation_in: ReservationCreate, response: Response) -> ReservationRead:
+    """Reserve stock for an order: every line or none, in one transaction.
+
+    Body: `{"order_id": int >= 1, "items": [{"product_id": int >= 1, "quantity": int >= 1}, ...]}` (1 to 100
+    items; lines for the same product are added together). 201 with the reservation when this call took the
+    stock. Idempotent by `order_id`: a repeat (also one racing the first) returns the first result with 200
+    and takes nothing; a repeat after a release returns the released reservation, and so does a reservation
+    for an order that was released before it ever reserved (then with no items)."""
+    reservation, created = service.reserve(session, reservation_in=reservation_in)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ReservationRead.of(reservation)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=ReservationRead,
+    responses={
+        **_CREDENTIAL,
+        status.HTTP_404_NOT_FOUND: {"description": "`code: not_found`: nothing was ever reserved or released."},
+    },
+)
+def get_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
+    """What the order holds: `held` with its items, or `released`. 404 when this order id never reserved nor
+    released anything, which after a reserve call whose answer was lost means that call took nothing."""
+    return ReservationRead.of(service.get_reservation(session, order_id=order_id))
+
+
+@router.post(
+    "/{order_id}/release",
+    response_model=ReservationRead,
+    responses=_CREDENTIAL,
+)
+def release_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
+    """Give the order's stock back: exactly once however often it is called, each product's `version` bumped.
+    Always 200 with the reservation, now `released`.
+
+    An order id with no reservation is not an error: it is recorded as released with no items, so that a
+    reserve call for it still in flight (or retried later) takes nothing and answers `released`. A product
+    deleted since the reservation gets nothing back (it no longer exists)."""
+    return ReservationRead.of(service.release(session, order_id=order_id))

@@ -1,0 +1,97 @@
+"""The product endpoints of API.md. Reads are public; writes need an admin (applied where `router` is
+included). Thin: parse, call the service, shape the response with its ETag."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from product_service import preconditions, service
+from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
+from product_service.models import Product
+from product_service.preconditions import etag
+from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
+from service_kit.db import SessionDep
+from service_kit.pagination import Page
+
+PREFIX = "/api/v0/products"
+
+# Anyone may read; `router`'s writes are for admins only.
+open_router = APIRouter(prefix=PREFIX, tags=["products"])
+router = APIRouter(prefix=PREFIX, tags=["products"])
+
+_STALE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {"description": "The body's `version` is stale; `details.current_version` says which."},
+    status.HTTP_412_PRECONDITION_FAILED: {"description": "The If-Match version is stale; the current ETag is sent."},
+    status.HTTP_428_PRECONDITION_REQUIRED: {"description": "Neither If-Match nor a body `version` was sent."},
+}
+
+
+def _read(product: Product, response: Response) -> ProductRead:
+    response.headers["ETag"] = etag(product.version)
+    return ProductRead.model_validate(product)
+
+
+@open_router.get("", response_model=Page[ProductRead])
+def list_products(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
+) -> Page[ProductRead]:
+    """Products in id order, a page at a time; products added while a client pages appear at the end."""
+    products, next_cursor = service.list(session, limit=limit, cursor=cursor, name_contains=q)
+    return Page(items=[ProductRead.model_validate(product) for product in products], next_cursor=next_cursor)
+
+
+@open_router.get(
+    "/{product_id}",
+    response_model=ProductRead,
+    responses={status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."}},
+)
+def get_product(
+    session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
+) -> ProductRead | Response:
+    """The product, with `ETag: "<version>"`."""
+    product = service.get(session, product_id=product_id)
+    if preconditions.not_modified(if_none_match, product.version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
+    return _read(product, response)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead)
+def create_product(session: SessionDep, product_in: ProductCreate, response: Response) -> ProductRead:
+    """A new product at version 1, with its `Location` and `ETag`."""
+    product = service.create(session, product_in=product_in)
+    response.headers["Location"] = f"{PREFIX}/{product.id}"
+    return _read(product, response)
+
+
+@router.put("/{product_id}", response_model=ProductRead, responses=_STALE)
+def replace_product(
+    session: SessionDep, product_id: ProductId, product_in: ProductReplace, response: Response, if_match: IfMatch = None
+) -> ProductRead:
+    """Replace every field, if the product is still at the version you read (If-Match or body `version`)."""
+    precondition = preconditions.for_write(if_match, product_in.version)
+    product = service.replace(session, product_id=product_id, product_in=product_in, precondition=precondition)
+    return _read(product, response)
+
+
+@router.patch("/{product_id}", response_model=ProductRead, responses=_STALE)
+def update_product(
+    session: SessionDep, product_id: ProductId, product_in: ProductUpdate, response: Response, if_match: IfMatch = None
+) -> ProductRead:
+    """Change the fields given, if the product is still at the version you read (If-Match or body `version`)."""
+    precondition = preconditions.for_write(if_match, product_in.version)
+    product = service.update(session, product_id=product_id, product_in=product_in, precondition=precondition)
+    return _read(product, response)
+
+
+@router.delete(
+    "/{product_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={status.HTTP_412_PRECONDITION_FAILED: _STALE[status.HTTP_412_PRECONDITION_FAILED]},
+)
+def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
+    """Delete the product; with If-Match, only if it is still at that version."""
+    service.delete(session, product_id=product_id, precondition=preconditions.for_delete(if_match))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
