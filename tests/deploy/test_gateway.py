@@ -1,0 +1,222 @@
+"""The gateway's one template, rendered with the values compose and Kubernetes give it, passes `nginx -t`,
+and the gateway image starts it the same way (render.sh, then nginx on the rendered file, non-root).
+
+`nginx -t` resolves upstream host names, and `auth-1` or `auth-service` exist only inside compose's network
+or the cluster. So each check first asserts that every upstream names a real compose service or Kubernetes
+Service on the right port, then runs `nginx -t` on the same render with those hosts mapped to 127.0.0.1
+(ports kept): the syntax and every directive are checked for real, and name resolution is checked against
+the deployment files instead of this machine's DNS."""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.support import (
+    APPS,
+    ENV_DEV,
+    GATEWAY_APP,
+    NGINX_DIR,
+    REPO_ROOT,
+    SERVICE_PORT,
+    dockerfile_instructions,
+    exec_form,
+    interpolate,
+    load_compose,
+    load_env_file,
+    named,
+    nginx,
+    nginx_test,
+    render_gateway,
+    rendered_deployment,
+)
+
+UPSTREAM_VARIABLES = [f"{name}_UPSTREAM_{index}" for name in ("AUTH", "PRODUCT", "ORDER") for index in (1, 2)]
+
+
+def compose_gateway_env() -> dict[str, str]:
+    """The gateway's environment in docker-compose.yml, interpolated with .env.dev."""
+    environment: dict[str, Any] = load_compose()["services"]["gateway"]["environment"]
+    dev = load_env_file(ENV_DEV)
+    return {name: interpolate(str(value), dev) for name, value in environment.items()}
+
+
+def kubernetes_gateway_env() -> dict[str, str]:
+    """The gateway Deployment's environment, its ConfigMap references resolved."""
+    manifests = rendered_deployment()
+    config = named(manifests, "ConfigMap", "ecommerce-config")["data"]
+    container = named(manifests, "Deployment", GATEWAY_APP)["spec"]["template"]["spec"]["containers"][0]
+    env = {}
+    for variable in container.get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            env[variable["name"]] = config[variable["valueFrom"]["configMapKeyRef"]["key"]]
+    return env
+
+
+def image_env() -> dict[str, str]:
+    """The ENV the gateway image sets (its defaults under compose's and Kubernetes' own values)."""
+    env = {}
+    for keyword, arguments in dockerfile_instructions(NGINX_DIR / "Dockerfile"):
+        if keyword == "ENV":
+            for pair in arguments.split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+    return env
+
+
+def loopback_upstreams(env: dict[str, str]) -> dict[str, str]:
+    """The same environment with every upstream host mapped to 127.0.0.1, ports kept."""
+    mapped = dict(env)
+    for variable in UPSTREAM_VARIABLES:
+        _, _, port = env[variable].rpartition(":")
+        mapped[variable] = f"127.0.0.1:{port}"
+    return mapped
+
+
+def check_renders_and_passes_nginx_t(env: dict[str, str], tmp_path: Path, nginx_dir: Path = NGINX_DIR) -> str:
+    temp_dir = tmp_path / "nginx-temp"
+    conf = temp_dir / "nginx.conf"
+    rendered = render_gateway({**image_env(), **env, "NGINX_TEMP_DIR": str(temp_dir)}, conf, nginx_dir=nginx_dir)
+    assert rendered.returncode == 0, rendered.stderr
+    checked = nginx_test(conf, tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    return conf.read_text()
+
+
+class TestCompose:
+    def test_upstreams_are_the_replicas_compose_runs(self):
+        env = compose_gateway_env()
+        services = load_compose()["services"]
+        for variable in UPSTREAM_VARIABLES:
+            host, _, port = env[variable].rpartition(":")
+            assert host in services, f"{variable}={env[variable]} names no compose service"
+            assert int(port) == SERVICE_PORT
+            assert services[host]["image"] == f"ecommerce/{host.rsplit('-', 1)[0]}-service:latest"
+        assert sorted(env[variable] for variable in UPSTREAM_VARIABLES) == sorted(
+            f"{name}-{index}:{SERVICE_PORT}" for name in ("auth", "product", "order") for index in (1, 2)
+        )
+
+    def test_nginx_accepts_the_rendered_config(self, tmp_path):
+        text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
+        assert "listen 8080 default_server;" in text
+
+
+class TestKubernetes:
+    def test_upstreams_are_the_services_of_the_cluster(self):
+        env = kubernetes_gateway_env()
+        manifests = rendered_deployment()
+        for variable in UPSTREAM_VARIABLES:
+            host, _, port = env[variable].rpartition(":")
+            service = named(manifests, "Service", host)
+            assert int(port) in [entry["port"] for entry in service["spec"]["ports"]]
+            assert host in APPS.values()
+            assert variable.split("_")[0].lower() == host.removesuffix("-service")
+
+    def test_nginx_accepts_the_rendered_config(self, tmp_path):
+        env = kubernetes_gateway_env()
+        text = check_renders_and_passes_nginx_t(loopback_upstreams(env), tmp_path)
+        assert f"rate={env['LOGIN_RATE_LIMIT']}r/m" in text
+        assert f"rate={env['API_RATE_LIMIT']}r/s" in text
+
+    def test_the_gateway_listens_where_its_probes_and_service_point(self):
+        manifests = rendered_deployment()
+        env = kubernetes_gateway_env()
+        container = named(manifests, "Deployment", GATEWAY_APP)["spec"]["template"]["spec"]["containers"][0]
+        [port] = container["ports"]
+        assert port["containerPort"] == int(env["GATEWAY_PORT"])
+        assert named(manifests, "Service", GATEWAY_APP)["spec"]["ports"][0]["targetPort"] == port["name"]
+
+
+def test_the_rendered_config_writes_only_under_the_temp_dir(tmp_path):
+    # The image runs with a read-only root filesystem: nginx may write under NGINX_TEMP_DIR alone.
+    text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
+    temp_dir = str(tmp_path / "nginx-temp")
+    for directive, path in re.findall(r"^\s*(pid|\w+_temp_path|error_log|access_log)\s+(\S+?);?\s", text, re.M):
+        assert path.startswith(temp_dir) or path in {"stderr", "/dev/stdout", "/dev/stderr", "off"}, directive
+
+
+def test_a_broken_template_fails_nginx_t(tmp_path):
+    broken = tmp_path / "nginx"
+    shutil.copytree(NGINX_DIR, broken)
+    template = broken / "nginx.conf.template"
+    text = template.read_text()
+    assert "worker_connections 1024;" in text
+    template.write_text(text.replace("worker_connections 1024;", "worker_connections 1024", 1))
+    temp_dir = tmp_path / "nginx-temp"
+    conf = temp_dir / "nginx.conf"
+    env = {**image_env(), **loopback_upstreams(compose_gateway_env()), "NGINX_TEMP_DIR": str(temp_dir)}
+    assert render_gateway(env, conf, nginx_dir=broken).returncode == 0
+    assert nginx_test(conf, tmp_path).returncode != 0
+
+
+@pytest.fixture
+def world_readable_dir() -> Iterator[Path]:
+    """A scratch directory an unprivileged user can enter (pytest's own tmp_path is root-only)."""
+    with tempfile.TemporaryDirectory(prefix="gateway-image-") as name:
+        path = Path(name)
+        path.chmod(0o755)
+        yield path
+
+
+def test_the_image_starts_nginx_on_the_config_it_rendered_as_non_root(world_readable_dir):
+    """The image's CMD, run here with its COPY destination mapped to a copy of nginx/ and `nginx` wrapped
+    to add `-t`: render.sh must succeed and nginx must accept what it rendered, as an unprivileged user."""
+    tmp_path = world_readable_dir
+    instructions = dockerfile_instructions(NGINX_DIR / "Dockerfile")
+    [copy] = [arguments for keyword, arguments in instructions if keyword == "COPY"]
+    *sources, destination = copy.split()
+    assert sorted(sources) == ["nginx/nginx.conf.template", "nginx/render.sh"]
+    [cmd] = [exec_form(arguments) for keyword, arguments in instructions if keyword == "CMD"]
+    assert [arguments for keyword, arguments in instructions if keyword == "ENTRYPOINT"] == ["[]"]
+    assert [arguments for keyword, arguments in instructions if keyword == "USER"] == ["101:101"]
+    assert "daemon off;" in cmd[-1]
+
+    image_dir = tmp_path / "image"
+    image_dir.mkdir()
+    for source in sources:
+        shutil.copy(REPO_ROOT / source, image_dir)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "nginx"
+    wrapper.write_text(f'#!/bin/sh\nexec {nginx()} -t -p "{tmp_path}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    # The container's writable /tmp (a tmpfs or emptyDir); everything else stays root-owned and read-only.
+    (tmp_path / "tmp").mkdir()
+    temp_dir = tmp_path / "tmp" / "nginx"
+    command = [part.replace(destination.rstrip("/"), str(image_dir)) for part in cmd]
+    env = {
+        **image_env(),
+        **loopback_upstreams(compose_gateway_env()),
+        "NGINX_TEMP_DIR": str(temp_dir),
+        "PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/bin",
+    }
+    # nginx reopens /dev/stdout for its access log: give it files its user may open, as a runtime does.
+    output, errors = tmp_path / "stdout", tmp_path / "stderr"
+    output.touch()
+    errors.touch()
+    if os.geteuid() == 0:
+        # As the image runs: not root (nobody here, uid 101 there).
+        for owned in (tmp_path / "tmp", output, errors):
+            os.chown(owned, 65534, 65534)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    with output.open("w") as stdout, errors.open("w") as stderr:
+        started = subprocess.run(command, env=env, stdout=stdout, stderr=stderr, check=False, timeout=30)
+    assert started.returncode == 0, errors.read_text()
+    assert "test is successful" in errors.read_text()
+    assert (temp_dir / "nginx.conf").exists()
+
+
+@pytest.mark.parametrize("variable", UPSTREAM_VARIABLES)
+def test_render_refuses_a_missing_upstream(tmp_path, variable):
+    env = {**image_env(), **loopback_upstreams(compose_gateway_env()), "NGINX_TEMP_DIR": str(tmp_path / "t")}
+    del env[variable]
+    assert render_gateway(env, tmp_path / "t" / "nginx.conf").returncode != 0
