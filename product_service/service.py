@@ -210,4 +210,5 @@ def _retrying(session: Session, attempt: Callable[[], T]) -> T:
             if not is_deadlock(exc):
                 raise
             session.rollback()  # chosen as a deadlock victim while waiting on the same order id
+            log.warning("reservation_deadlock_retried")
     raise DependencyUnavailable("The reservation could not settle; try again.")

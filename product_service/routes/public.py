@@ -1,5 +1,11 @@
 """The product endpoints of API.md. Reads are public; writes need an admin (applied where `router` is
-included). Thin: parse, call the service, shape the response with its ETag."""
+included). Thin: parse, call the service, shape the response with its ETag.
+
+Every route says `response_model=None` and documents its model under `responses`: FastAPI validates a sync
+handler's return against a response_model on a worker thread, *before* the request's session commits. Under
+contention every worker can be held by requests waiting for a lock this request holds (a product row on
+MariaDB; the whole database on SQLite, where every transaction begins IMMEDIATE), so the commit that would free
+them never runs and they all time out. Handlers build their models themselves, so nothing is lost."""
 
 from typing import Annotated, Any
 
@@ -31,7 +37,7 @@ def _read(product: Product, response: Response) -> ProductRead:
     return ProductRead.model_validate(product)
 
 
-@open_router.get("", response_model=Page[ProductRead])
+@open_router.get("", response_model=None, responses={status.HTTP_200_OK: {"model": Page[ProductRead]}})
 def list_products(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -45,8 +51,11 @@ def list_products(
 
 @open_router.get(
     "/{product_id}",
-    response_model=ProductRead,
-    responses={status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."}},
+    response_model=None,
+    responses={
+        status.HTTP_200_OK: {"model": ProductRead},
+        status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."},
+    },
 )
 def get_product(
     session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
@@ -58,7 +67,12 @@ def get_product(
     return _read(product, response)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=None,
+    responses={status.HTTP_201_CREATED: {"model": ProductRead}},
+)
 def create_product(session: SessionDep, product_in: ProductCreate, response: Response) -> ProductRead:
     """A new product at version 1, with its `Location` and `ETag`."""
     product = service.create(session, product_in=product_in)
@@ -66,7 +80,7 @@ def create_product(session: SessionDep, product_in: ProductCreate, response: Res
     return _read(product, response)
 
 
-@router.put("/{product_id}", response_model=ProductRead, responses=_STALE)
+@router.put("/{product_id}", response_model=None, responses={status.HTTP_200_OK: {"model": ProductRead}, **_STALE})
 def replace_product(
     session: SessionDep, product_id: ProductId, product_in: ProductReplace, response: Response, if_match: IfMatch = None
 ) -> ProductRead:
@@ -76,7 +90,7 @@ def replace_product(
     return _read(product, response)
 
 
-@router.patch("/{product_id}", response_model=ProductRead, responses=_STALE)
+@router.patch("/{product_id}", response_model=None, responses={status.HTTP_200_OK: {"model": ProductRead}, **_STALE})
 def update_product(
     session: SessionDep, product_id: ProductId, product_in: ProductUpdate, response: Response, if_match: IfMatch = None
 ) -> ProductRead:
@@ -89,6 +103,7 @@ def update_product(
 @router.delete(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_model=None,
     responses={status.HTTP_412_PRECONDITION_FAILED: _STALE[status.HTTP_412_PRECONDITION_FAILED]},
 )
 def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch = None) -> Response:

@@ -48,6 +48,14 @@ class TestCreateReservation:
         assert get_product(api, cheap["id"])["stock"] == 6
         assert get_product(api, dear["id"])["stock"] == 0
 
+    def test_lines_are_taken_in_ascending_product_id_whatever_the_request_order(self, api, admin_headers, reserve):
+        # Two orders sharing products must lock them in one global order, or they can deadlock each other.
+        # Each take stamps its product's updated_at, so the stamps show the order the rows were locked in.
+        ids = [create_product(api, admin_headers, stock=5)["id"] for _ in range(4)]
+        assert reserve(new_order_id(), *[(product_id, 1) for product_id in reversed(ids)]).status_code == 201
+        stamps = [get_product(api, product_id)["updated_at"] for product_id in ids]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
     def test_taking_stock_bumps_the_version(self, api, admin_headers, reserve):
         product = create_product(api, admin_headers, stock=5)
         reserve(new_order_id(), (product["id"], 1))
@@ -215,6 +223,14 @@ class TestReleaseReservation:
         assert [(item["product_id"], item["quantity"]) for item in body["items"]] == [(product["id"], 3)]
         after = get_product(api, product["id"])
         assert (after["stock"], after["version"]) == (5, 3)
+
+    def test_lines_are_given_back_in_ascending_product_id(self, api, admin_headers, reserve, release):
+        ids = [create_product(api, admin_headers, stock=5)["id"] for _ in range(4)]
+        order_id = new_order_id()
+        reserve(order_id, *[(product_id, 1) for product_id in reversed(ids)])
+        assert release(order_id).status_code == 200
+        stamps = [get_product(api, product_id)["updated_at"] for product_id in ids]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
     def test_releasing_again_gives_nothing_more(self, api, admin_headers, reserve, release):
         product = create_product(api, admin_headers, stock=5)
