@@ -2,10 +2,12 @@
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -21,6 +23,11 @@ def run_concurrently(calls: Sequence[Callable[[], T]], *, timeout: float = 120.0
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(released_together, call) for call in calls]
         return [future.result(timeout=timeout) for future in futures]
+
+
+def burst(call: Callable[[A], T], args: Iterable[A], *, timeout: float = 120.0) -> list[T]:
+    """`call(arg)` for every arg, all in flight at once (see `run_concurrently`); results in the order of `args`."""
+    return run_concurrently([partial(call, arg) for arg in args], timeout=timeout)
 
 
 def wait_until(

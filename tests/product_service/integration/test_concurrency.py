@@ -6,8 +6,10 @@ import random
 import threading
 from collections import Counter
 
+import httpx
+
 from tests.product_service.support import PRODUCTS, Replicas, if_match, new_order_id, product_body, unique_name
-from tests.support.concurrency import run_concurrently, wait_until
+from tests.support.concurrency import burst, wait_until
 
 
 class TestConcurrentReplace:
@@ -15,11 +17,8 @@ class TestConcurrentReplace:
         product = replicas.create_product(stock=5)
         bodies = [product_body(name=unique_name(f"writer-{n}"), stock=n) for n in range(20)]
         headers = {**replicas.admin_headers, **if_match(1)}
-        responses = run_concurrently(
-            [
-                lambda n=n: replicas.public(n).put(f"{PRODUCTS}/{product['id']}", json=bodies[n], headers=headers)
-                for n in range(20)
-            ]
+        responses = burst(
+            lambda n: replicas.public(n).put(f"{PRODUCTS}/{product['id']}", json=bodies[n], headers=headers), range(20)
         )
         statuses = Counter(response.status_code for response in responses)
         assert statuses == {200: 1, 412: 19}, [response.text for response in responses if response.status_code >= 500]
@@ -33,15 +32,13 @@ class TestConcurrentReplace:
 
     def test_twenty_puts_with_the_same_body_version_let_exactly_one_win(self, replicas: Replicas):
         product = replicas.create_product(stock=5)
-        responses = run_concurrently(
-            [
-                lambda n=n: replicas.public(n).put(
-                    f"{PRODUCTS}/{product['id']}",
-                    json=product_body(stock=n, version=1),
-                    headers=replicas.admin_headers,
-                )
-                for n in range(20)
-            ]
+        responses = burst(
+            lambda n: replicas.public(n).put(
+                f"{PRODUCTS}/{product['id']}",
+                json=product_body(stock=n, version=1),
+                headers=replicas.admin_headers,
+            ),
+            range(20),
         )
         assert Counter(response.status_code for response in responses) == {200: 1, 409: 19}
         assert replicas.get_product(product["id"])["version"] == 2
@@ -51,9 +48,7 @@ class TestConcurrentReservations:
     def test_120_reservations_of_one_against_stock_50_take_exactly_50(self, replicas: Replicas):
         product = replicas.create_product(stock=50)
         order_ids = [new_order_id() for _ in range(120)]
-        responses = run_concurrently(
-            [lambda n=n: replicas.reserve(order_ids[n], (product["id"], 1), i=n) for n in range(120)]
-        )
+        responses = burst(lambda n: replicas.reserve(order_ids[n], (product["id"], 1), i=n), range(120))
         statuses = Counter(response.status_code for response in responses)
         assert statuses == {201: 50, 409: 70}, [r.text for r in responses if r.status_code not in (201, 409)]
         assert {response.json()["error"]["code"] for response in responses if response.status_code == 409} == {
@@ -71,9 +66,7 @@ class TestConcurrentReservations:
         for _ in range(60):
             lines = [(product_id, rng.randint(1, 3)) for product_id in rng.sample(products, k=rng.randint(2, 4))]
             orders.append((new_order_id(), lines))  # lines in random product order: the service must sort them
-        responses = run_concurrently(
-            [lambda n=n: replicas.reserve(orders[n][0], *orders[n][1], i=n) for n in range(len(orders))]
-        )
+        responses = burst(lambda n: replicas.reserve(orders[n][0], *orders[n][1], i=n), range(len(orders)))
         assert {response.status_code for response in responses} <= {201, 409}, [
             response.text for response in responses if response.status_code not in (201, 409)
         ]
@@ -88,9 +81,7 @@ class TestConcurrentReservations:
     def test_repeats_of_one_order_racing_each_other_take_the_stock_once(self, replicas: Replicas):
         product = replicas.create_product(stock=10)
         order_id = new_order_id()
-        responses = run_concurrently(
-            [lambda n=n: replicas.reserve(order_id, (product["id"], 3), i=n) for n in range(30)]
-        )
+        responses = burst(lambda n: replicas.reserve(order_id, (product["id"], 3), i=n), range(30))
         statuses = Counter(response.status_code for response in responses)
         assert statuses == {201: 1, 200: 29}, [r.text for r in responses if r.status_code not in (200, 201)]
         assert len({response.text for response in responses}) == 1
@@ -100,9 +91,7 @@ class TestConcurrentReservations:
     def test_a_stale_admin_patch_after_a_burst_never_overwrites_the_stock_it_took(self, replicas: Replicas):
         product = replicas.create_product(stock=100)
         read = replicas.get_product(product["id"])  # the admin's view, before the burst
-        responses = run_concurrently(
-            [lambda n=n: replicas.reserve(new_order_id(), (product["id"], 1), i=n) for n in range(30)]
-        )
+        responses = burst(lambda n: replicas.reserve(new_order_id(), (product["id"], 1), i=n), range(30))
         assert Counter(response.status_code for response in responses) == {201: 30}
         url = f"{PRODUCTS}/{product['id']}"
         headers = replicas.admin_headers
@@ -118,13 +107,17 @@ class TestConcurrentReservations:
         read = replicas.get_product(product["id"])
         url = f"{PRODUCTS}/{product['id']}"
         headers = {**replicas.admin_headers, **if_match(read["version"])}
-        calls = [lambda n=n: replicas.reserve(new_order_id(), (product["id"], 1), i=n) for n in range(30)]
-        calls.insert(15, lambda: replicas.public().patch(url, json={"stock": 500}, headers=headers))
-        responses = run_concurrently(calls)
+
+        def reserve_or_patch(n: int) -> httpx.Response:
+            if n == 15:
+                return replicas.public(n).patch(url, json={"stock": 500}, headers=headers)
+            return replicas.reserve(new_order_id(), (product["id"], 1), i=n)
+
+        responses = burst(reserve_or_patch, range(31))
         patch = responses.pop(15)
         assert Counter(response.status_code for response in responses) == {201: 30}
         final = replicas.get_product(product["id"])
-        assert final["version"] == read["version"] + 31 if patch.status_code == 200 else read["version"] + 30
+        assert final["version"] == read["version"] + (31 if patch.status_code == 200 else 30)
         if patch.status_code == 200:
             # It applied to the version it read, so before any reservation; all 30 came out of the new stock.
             assert patch.json()["version"] == read["version"] + 1
@@ -139,7 +132,7 @@ class TestConcurrentRelease:
         product = replicas.create_product(stock=10)
         order_id = new_order_id()
         assert replicas.reserve(order_id, (product["id"], 4)).status_code == 201
-        responses = run_concurrently([lambda n=n: replicas.release(order_id, i=n) for n in range(20)])
+        responses = burst(lambda n: replicas.release(order_id, i=n), range(20))
         assert {response.status_code for response in responses} == {200}
         assert {response.json()["status"] for response in responses} == {"released"}
         final = replicas.get_product(product["id"])
@@ -148,13 +141,15 @@ class TestConcurrentRelease:
     def test_reserves_and_releases_racing_on_one_order_leave_nothing_held(self, replicas: Replicas):
         product = replicas.create_product(stock=100)
         order_ids = [new_order_id() for _ in range(4)]
-        calls = []
-        for order_id in order_ids:
-            for n in range(6):
-                calls.append(lambda order_id=order_id, n=n: replicas.reserve(order_id, (product["id"], 5), i=n))
-                calls.append(lambda order_id=order_id, n=n: replicas.release(order_id, i=n + 1))
+        calls = [(order_id, action, n) for order_id in order_ids for n in range(6) for action in ("reserve", "release")]
         random.Random(3).shuffle(calls)
-        responses = run_concurrently(calls)
+
+        def call(order_id: int, action: str, n: int) -> httpx.Response:
+            if action == "reserve":
+                return replicas.reserve(order_id, (product["id"], 5), i=n)
+            return replicas.release(order_id, i=n + 1)
+
+        responses = burst(lambda spec: call(*spec), calls)
         assert {response.status_code for response in responses} <= {200, 201}, [
             response.text for response in responses if response.status_code not in (200, 201)
         ]
@@ -173,9 +168,7 @@ class TestListingUnderInserts:
         tag = unique_name("walk")
         seeded = sorted(
             product["id"]
-            for product in run_concurrently(
-                [lambda n=n: replicas.create_product(i=n, name=f"{tag}-seed-{n}") for n in range(1000)]
-            )
+            for product in burst(lambda n: replicas.create_product(i=n, name=f"{tag}-seed-{n}"), range(1000))
         )
         inserted: list[int] = []
         stop = threading.Event()
@@ -191,9 +184,12 @@ class TestListingUnderInserts:
         try:
             assert wait_until(lambda: len(inserted) >= 3, timeout=30)
             inserted_before_walk = len(inserted)
-            walked, cursor = [], None
+            walked: list[int] = []
+            cursor: str | None = None
             while True:
-                params = {"q": tag, "limit": 37, **({"cursor": cursor} if cursor else {})}
+                params: dict[str, str | int] = {"q": tag, "limit": 37}
+                if cursor:
+                    params["cursor"] = cursor
                 response = replicas.public(len(walked)).get(PRODUCTS, params=params)
                 assert response.status_code == 200, response.text
                 walked += [item["id"] for item in response.json()["items"]]
