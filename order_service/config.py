@@ -3,6 +3,17 @@ from service_kit.settings import ServiceSettings
 
 class Settings(ServiceSettings):
     ORDERS_DB_NAME: str = "ordersDB"
+    # Where the product service's /internal/ endpoints answer (a cluster Service, or the local mesh listener).
+    PRODUCT_SERVICE_URL: str = "http://127.0.0.1:8081"
+    # Placement must answer within 2 s even when the product service hangs: these bound every attempt.
+    PRODUCT_CONNECT_TIMEOUT_SECONDS: float = 0.3
+    PRODUCT_READ_TIMEOUT_SECONDS: float = 1.0
+    PRODUCT_RESERVE_DEADLINE_SECONDS: float = 1.0
+    # A pending order older than this was abandoned by a replica that died mid-placement.
+    PENDING_TIMEOUT_SECONDS: float = 15.0
+    RECONCILE_INTERVAL_SECONDS: float = 5.0
+    # How long a replayed Idempotency-Key waits for the first request before answering 409.
+    IDEMPOTENCY_WAIT_SECONDS: float = 5.0
 
     def database_name(self) -> str:
         return self.ORDERS_DB_NAME

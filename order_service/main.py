@@ -1,11 +1,49 @@
-from fastapi import FastAPI
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import Depends, FastAPI
+
+from order_service.clients.product import ProductClient
 from order_service.config import Settings, settings
+from order_service.flows import Reconciler
+from order_service.routes import public
 from service_kit.app import create_service_app
-
-PREFIX = "/api/v0/orders"
+from service_kit.auth import current_user
 
 
 def create_app(app_settings: Settings | None = None) -> FastAPI:
-    """The order service (health only until its issue lands)."""
-    return create_service_app(name="order_service", settings=app_settings or settings, api_prefix=PREFIX)
+    """The order service: placement over HTTP to the product service, history, cancellation."""
+    app_settings = app_settings or settings
+    products = ProductClient(
+        app_settings.PRODUCT_SERVICE_URL,
+        service_token=app_settings.SERVICE_TOKEN.get_secret_value(),
+        connect_timeout=app_settings.PRODUCT_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=app_settings.PRODUCT_READ_TIMEOUT_SECONDS,
+        deadline=app_settings.PRODUCT_RESERVE_DEADLINE_SECONDS,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reconciler = Reconciler(
+            app.state.database,
+            products,
+            interval=app_settings.RECONCILE_INTERVAL_SECONDS,
+            pending_timeout=app_settings.PENDING_TIMEOUT_SECONDS,
+        )
+        reconciler.start()
+        try:
+            yield
+        finally:
+            reconciler.stop()
+            products.close()
+
+    app = create_service_app(
+        name="order_service",
+        settings=app_settings,
+        api_prefix=public.PREFIX,
+        lifespan=lifespan,
+        description="Orders placed against the product service's stock; history; cancellation.",
+    )
+    app.state.product_client = products
+    app.include_router(public.router, dependencies=[Depends(current_user)])
+    return app

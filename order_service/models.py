@@ -1,10 +1,64 @@
 from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service_kit.db import UTCDateTime, new_metadata
+from service_kit.db import BigId, UTCDateTime, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):
     metadata = new_metadata()
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class Order(Base):
+    """An order and where it stands. Stock held at the product service is settled by `released_at`:
+    a failed or cancelled order with `released_at` unset still has a release to deliver."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        # The key is scoped to the user; NULL (no key, or a failed attempt's freed key) never collides.
+        UniqueConstraint("user_id", "idempotency_key"),
+        Index(None, "user_id", "id"),
+        Index(None, "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[OrderStatus] = mapped_column(
+        Enum(OrderStatus, native_enum=False, length=16, values_callable=lambda statuses: [s.value for s in statuses])
+    )
+    total: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    released_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list["OrderLine"]] = relationship(
+        order_by="OrderLine.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    """One product of an order; name and unit price are the product service's at the moment of the order."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int]
+    name: Mapped[str | None] = mapped_column(String(200))
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))

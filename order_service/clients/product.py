@@ -1,0 +1,145 @@
+"""The product service's /internal/ stock API, as the order service uses it: a pooled client with short
+timeouts, the service credential and the caller's request id on every call, and bounded retries
+(safe because reserve and release are idempotent by order id)."""
+
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import structlog
+from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_exponential
+
+from order_service.exceptions import OutOfStock, ProductRefused, ProductRejected, ProductUnavailable
+from service_kit.auth import SERVICE_TOKEN_HEADER
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedLine:
+    product_id: int
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What the product service holds for an order; `released` means it holds nothing and never will."""
+
+    order_id: int
+    released: bool
+    lines: list[ReservedLine]
+
+
+class ProductClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service_token: str,
+        connect_timeout: float,
+        read_timeout: float,
+        deadline: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._deadline = deadline
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={SERVICE_TOKEN_HEADER: service_token},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=transport,
+        )
+
+    def reserve(self, order_id: int, quantities: dict[int, int]) -> Reservation:
+        """Take stock for every line or none. Raises OutOfStock or ProductRejected when the product service
+        said no (nothing taken), ProductUnavailable when its answer never came (outcome unknown)."""
+        body = {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in quantities.items()]}
+        return _reservation(self._call("POST", "/internal/reservations", json=body))
+
+    def release(self, order_id: int, *, deadline: float | None = None) -> None:
+        """Give back whatever the order holds, exactly once however often it is called."""
+        self._call("POST", f"/internal/reservations/{order_id}/release", deadline=deadline)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(
+        self, method: str, path: str, json: dict[str, Any] | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
+        deadline = deadline or self._deadline
+        started = time.monotonic()
+        retrying = Retrying(
+            retry=retry_if_exception_type(ProductUnavailable),
+            # Never start a wait that would end past the deadline: the caller has promised an answer.
+            stop=stop_before_delay(deadline),
+            wait=wait_exponential(multiplier=0.05, max=0.3),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                remaining = max(deadline - (time.monotonic() - started), 0.05)
+                return self._once(method, path, json, remaining)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _once(self, method: str, path: str, json: dict[str, Any] | None, budget: float) -> dict[str, Any]:
+        headers = {"X-Request-ID": _request_id()}
+        timeout = self._http.timeout
+        try:
+            response = self._http.request(
+                method,
+                path,
+                json=json,
+                headers=headers,
+                timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=timeout.connect),
+            )
+        except httpx.HTTPError as exc:
+            log.warning("product_service_unreachable", path=path, error=type(exc).__name__)
+            raise ProductUnavailable() from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            log.warning("product_service_error", path=path, status=response.status_code)
+            raise ProductUnavailable()
+        if response.is_success:
+            return dict(response.json()) if response.content else {}
+        error = _error_of(response)
+        if response.status_code == 409 and error.get("code") == OutOfStock.code:
+            raise OutOfStock(error.get("message"), details=error.get("details"))
+        if response.status_code == 422:
+            raise ProductRejected(error.get("message"), details=error.get("details"), code=error.get("code"))
+        # 401/403/404 here mean our own configuration is wrong: nothing was taken, and retrying cannot help.
+        log.error("product_service_refused", path=path, status=response.status_code, code=error.get("code"))
+        raise ProductRefused()
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def _reservation(body: dict[str, Any]) -> Reservation:
+    return Reservation(
+        order_id=int(body["order_id"]),
+        released=body["status"] == "released",
+        lines=[
+            ReservedLine(
+                product_id=int(line["product_id"]),
+                name=str(line["name"]),
+                quantity=int(line["quantity"]),
+                unit_price=Decimal(str(line["unit_price"])),
+            )
+            for line in body["items"]
+        ],
+    )
+
+
+def _request_id() -> str:
+    """The id of the request being served, so one id follows an order across services."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return str(request_id) if request_id else uuid.uuid4().hex

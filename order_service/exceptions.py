@@ -1,0 +1,39 @@
+from service_kit.errors import Conflict, DependencyUnavailable, NotFound, ValidationFailed
+
+
+class OrderNotFound(NotFound):
+    message = "No such order."
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    message = "Not enough stock for a product of this order."
+
+
+class ProductRejected(ValidationFailed):
+    """The product service refused a line (an unknown product, say); its code and details are relayed."""
+
+
+class ProductRefused(DependencyUnavailable):
+    """The product service turned down our credential or path: nothing was taken, and retrying cannot help."""
+
+    message = "The product service refused the request; nothing was taken."
+
+
+class ProductUnavailable(DependencyUnavailable):
+    message = "The product service is unavailable; nothing was taken. Try again."
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was used with a different request body."
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    message = "A request with this Idempotency-Key is still being processed."
+
+
+class OrderNotCancellable(Conflict):
+    code = "order_not_cancellable"
+    message = "Only a confirmed order can be cancelled."

@@ -1,0 +1,228 @@
+"""Order placement, cancellation and reconciliation: flows that span two services.
+
+Unlike the rest of the code, these own their transactions: each state change is committed *before* the
+HTTP call that follows it, so a replica that dies between any two steps leaves a row that says what is
+owed, and the reconciler finishes the job. The states and what the product service holds:
+
+    pending    (maybe holds stock)  -> confirmed (holds it)   by placement, after reserve succeeded
+                                    -> failed    (release owed unless nothing was taken)
+    confirmed                       -> cancelled (release owed)
+    failed / cancelled with released_at set: holds nothing.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from order_service import repository
+from order_service.clients.product import ProductClient, Reservation
+from order_service.exceptions import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    OrderNotCancellable,
+    OrderNotFound,
+    OutOfStock,
+    ProductRefused,
+    ProductRejected,
+    ProductUnavailable,
+)
+from order_service.models import Order, OrderStatus
+from order_service.schemas import OrderCreate
+from service_kit.auth import Principal
+from service_kit.db import Database, utcnow
+
+log = structlog.get_logger(__name__)
+
+CENT = Decimal("0.01")
+_REPLAY_POLL_SECONDS = 0.05
+RELEASE_DEADLINE_SECONDS = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+    created: bool  # False: an Idempotency-Key replay answered with the first order
+
+
+def place_order(
+    database: Database,
+    products: ProductClient,
+    *,
+    caller: Principal,
+    order_in: OrderCreate,
+    idempotency_key: str | None,
+    replay_wait_seconds: float,
+) -> Placed:
+    """Persist the order pending, reserve its stock over HTTP, then confirm it with the product service's
+    names and prices. Out of stock or an unknown product: the order fails holding nothing. No answer from
+    the product service: release by id (or leave the release owed) and fail, 503."""
+    quantities = {line.product_id: line.quantity for line in order_in.items}
+    fingerprint = hashlib.sha256(json.dumps(order_in.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    order, created = _start(
+        database,
+        user_id=caller.id,
+        quantities=quantities,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        replay_wait_seconds=replay_wait_seconds,
+    )
+    if not created:
+        return Placed(order, created=False)
+    try:
+        reservation = products.reserve(order.id, quantities)
+    except (OutOfStock, ProductRejected, ProductRefused) as refusal:
+        _fail(database, order.id, code=refusal.error_code, released=True)
+        raise
+    except ProductUnavailable:
+        # Bounded tightly: the client must hear 503 within 2 s; if this misses, the reconciler releases.
+        released = _try_release(database, products, order.id, deadline=RELEASE_DEADLINE_SECONDS)
+        _fail(database, order.id, code=ProductUnavailable.code, released=released)
+        raise
+    if reservation.released or not _confirm(database, order, reservation):
+        # The reconciler judged this placement abandoned and released it meanwhile: nothing is held.
+        raise ProductUnavailable()
+    return Placed(_reload(database, order.id), created=True)
+
+
+def cancel_order(database: Database, products: ProductClient, *, order_id: int, caller: Principal) -> Order:
+    """Cancel a confirmed order and give its stock back exactly once; a cancelled order is returned as is."""
+    with database.session() as session, session.begin():
+        order = repository.get(session, order_id=order_id)
+        if order is None or not (caller.is_admin or order.user_id == caller.id):
+            raise OrderNotFound()
+        cancelled_now = repository.cancel(session, order_id=order_id)
+    if not cancelled_now:
+        # Already cancelled (perhaps by a concurrent call an instant ago) is an answer; anything else is not.
+        order = _reload(database, order_id)
+        if order.status is not OrderStatus.CANCELLED:
+            raise OrderNotCancellable(details={"status": order.status.value})
+        return order
+    _try_release(database, products, order_id)
+    return _reload(database, order_id)
+
+
+def reconcile(database: Database, products: ProductClient, *, pending_timeout: float) -> None:
+    """Settle what dead replicas and outages left behind: fail placements abandoned while pending, then
+    deliver every release still owed. Safe to run on every replica at once: each step is conditional,
+    and releases are idempotent by order id."""
+    pending_before = utcnow() - timedelta(seconds=pending_timeout)
+    with database.session() as session:
+        abandoned = repository.list_abandoned(session, pending_before=pending_before)
+    for order_id in abandoned:
+        with database.session() as session, session.begin():
+            if repository.fail(
+                session, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
+            ):
+                log.warning("order_abandoned", order_id=order_id)
+    with database.session() as session:
+        owed = repository.list_release_owed(session)
+    for order_id in owed:
+        if not _try_release(database, products, order_id):
+            return  # the product service is still away; the next pass tries again
+
+
+class Reconciler:
+    """Runs `reconcile` at start-up and then every `interval` seconds on a daemon thread."""
+
+    def __init__(self, database: Database, products: ProductClient, *, interval: float, pending_timeout: float):
+        self._database = database
+        self._products = products
+        self._interval = interval
+        self._pending_timeout = pending_timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="order-reconciler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with structlog.contextvars.bound_contextvars(request_id=f"reconcile-{time.time_ns():x}"):
+                try:
+                    reconcile(self._database, self._products, pending_timeout=self._pending_timeout)
+                except Exception:
+                    log.exception("reconcile_failed")
+            self._stop.wait(self._interval)
+
+
+def _start(
+    database: Database,
+    *,
+    user_id: int,
+    quantities: dict[int, int],
+    idempotency_key: str | None,
+    fingerprint: str,
+    replay_wait_seconds: float,
+) -> tuple[Order, bool]:
+    """Insert the pending order, or find the one this Idempotency-Key already made. The unique index on
+    (user_id, idempotency_key) decides between concurrent first requests; a replay waits while the first
+    is still pending."""
+    deadline = time.monotonic() + replay_wait_seconds
+    while True:
+        with database.session() as session, session.begin():
+            try:
+                with session.begin_nested():
+                    order = repository.create_pending(
+                        session,
+                        user_id=user_id,
+                        quantities=quantities,
+                        idempotency_key=idempotency_key,
+                        fingerprint=fingerprint,
+                    )
+                return order, True
+            except IntegrityError:
+                assert idempotency_key is not None  # only the key is unique
+                existing = repository.get_by_idempotency_key(session, user_id=user_id, idempotency_key=idempotency_key)
+        if existing is not None:
+            if existing.request_fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            if existing.status is not OrderStatus.PENDING:
+                return existing, False
+        # Pending (the first request is still in flight), or just failed and freed: look again shortly.
+        if time.monotonic() >= deadline:
+            raise IdempotencyInProgress()
+        time.sleep(_REPLAY_POLL_SECONDS)
+
+
+def _confirm(database: Database, order: Order, reservation: Reservation) -> bool:
+    prices = {line.product_id: (line.name, line.unit_price) for line in reservation.lines}
+    total = sum((line.unit_price * line.quantity for line in reservation.lines), Decimal(0)).quantize(CENT)
+    with database.session() as session, session.begin():
+        pending = repository.get(session, order_id=order.id)
+        assert pending is not None
+        return repository.confirm(session, order=pending, prices=prices, total=total)
+
+
+def _fail(database: Database, order_id: int, *, code: str, released: bool) -> None:
+    with database.session() as session, session.begin():
+        repository.fail(session, order_id=order_id, code=code, released=released)
+
+
+def _try_release(database: Database, products: ProductClient, order_id: int, deadline: float | None = None) -> bool:
+    """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
+    try:
+        products.release(order_id, deadline=deadline)
+    except (ProductUnavailable, ProductRefused):
+        log.warning("release_deferred", order_id=order_id)
+        return False
+    with database.session() as session, session.begin():
+        repository.mark_released(session, order_id=order_id)
+    return True
+
+
+def _reload(database: Database, order_id: int) -> Order:
+    with database.session() as session:
+        order = repository.get(session, order_id=order_id)
+        assert order is not None
+        return order

@@ -1,0 +1,127 @@
+"""All SQL of the order service."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from order_service.models import Order, OrderLine, OrderStatus
+from service_kit.db import rows_matched, utcnow
+
+
+def get(session: Session, *, order_id: int) -> Order | None:
+    """The order with this id, if any."""
+    return session.get(Order, order_id, populate_existing=True)
+
+
+def get_by_idempotency_key(session: Session, *, user_id: int, idempotency_key: str) -> Order | None:
+    """The order this user placed with this key, if any."""
+    statement = select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+    return session.scalars(statement).one_or_none()
+
+
+def list(session: Session, *, user_id: int | None, before_id: int | None, limit: int) -> Sequence[Order]:
+    """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
+    statement = select(Order).order_by(Order.id.desc()).limit(limit)
+    if user_id is not None:
+        statement = statement.where(Order.user_id == user_id)
+    if before_id is not None:
+        statement = statement.where(Order.id < before_id)
+    return session.scalars(statement).all()
+
+
+def create_pending(
+    session: Session,
+    *,
+    user_id: int,
+    quantities: dict[int, int],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Order:
+    """Insert a pending order and its lines; IntegrityError if the user already used the key."""
+    order = Order(
+        user_id=user_id,
+        status=OrderStatus.PENDING,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        lines=[OrderLine(product_id=product_id, quantity=quantity) for product_id, quantity in quantities.items()],
+    )
+    session.add(order)
+    session.flush()
+    return order
+
+
+def confirm(session: Session, *, order: Order, prices: dict[int, tuple[str, Decimal]], total: Decimal) -> bool:
+    """pending -> confirmed with the product service's names and prices; False if the order is no longer pending."""
+    confirmed = rows_matched(
+        session,
+        update(Order)
+        .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
+        .values(status=OrderStatus.CONFIRMED, total=total, updated_at=utcnow())
+        .execution_options(synchronize_session=False),
+    )
+    if confirmed != 1:
+        return False
+    for line in order.lines:
+        line.name, line.unit_price = prices[line.product_id]
+    session.flush()
+    return True
+
+
+def fail(session: Session, *, order_id: int, code: str, released: bool, pending_before: datetime | None = None) -> bool:
+    """pending -> failed, freeing its Idempotency-Key so a retry can place the order anew. `released` says
+    the product service holds nothing for it; otherwise the release is still owed. With `pending_before`,
+    only an order pending since before then (abandoned) is failed. False if it was not pending."""
+    now = utcnow()
+    statement = update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
+    if pending_before is not None:
+        statement = statement.where(Order.updated_at < pending_before)
+    changes = {"status": OrderStatus.FAILED, "failure_code": code, "idempotency_key": None, "updated_at": now}
+    if released:
+        changes["released_at"] = now
+    return rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) == 1
+
+
+def cancel(session: Session, *, order_id: int) -> bool:
+    """confirmed -> cancelled (its release still owed); False if it was not confirmed."""
+    statement = (
+        update(Order)
+        .where(Order.id == order_id, Order.status == OrderStatus.CONFIRMED)
+        .values(status=OrderStatus.CANCELLED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rows_matched(session, statement) == 1
+
+
+def mark_released(session: Session, *, order_id: int) -> None:
+    """The product service confirmed it gave the order's stock back."""
+    session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.released_at.is_(None))
+        .values(released_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def list_abandoned(session: Session, *, pending_before: datetime, limit: int = 100) -> Sequence[int]:
+    """Ids of orders pending since before `pending_before`: their placement died midway."""
+    statement = (
+        select(Order.id)
+        .where(Order.status == OrderStatus.PENDING, Order.updated_at < pending_before)
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    return session.scalars(statement).all()
+
+
+def list_release_owed(session: Session, *, limit: int = 100) -> Sequence[int]:
+    """Ids of failed or cancelled orders whose stock the product service has not yet confirmed given back."""
+    statement = (
+        select(Order.id)
+        .where(Order.status.in_([OrderStatus.FAILED, OrderStatus.CANCELLED]), Order.released_at.is_(None))
+        .order_by(Order.id)
+        .limit(limit)
+    )
+    return session.scalars(statement).all()

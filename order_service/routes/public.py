@@ -1,0 +1,91 @@
+"""The order endpoints of API.md. Thin: parse, call the flow or service, shape the response."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from order_service import flows, service
+from order_service.dependencies import DatabaseDep, ProductClientDep, SettingsDep
+from order_service.schemas import OrderCreate, OrderRead
+from service_kit.auth import CurrentUser
+from service_kit.db import SessionDep
+from service_kit.errors import ValidationFailed
+from service_kit.pagination import Page, decode_cursor, encode_cursor
+
+PREFIX = "/api/v0/orders"
+
+router = APIRouter(prefix=PREFIX, tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Replays with the same key and body return the first order and never take stock twice.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderRead,
+    responses={200: {"model": OrderRead, "description": "An Idempotency-Key replay: the first order."}},
+)
+def create_order(
+    order_in: OrderCreate,
+    caller: CurrentUser,
+    database: DatabaseDep,
+    products: ProductClientDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderRead:
+    placed = flows.place_order(
+        database,
+        products,
+        caller=caller,
+        order_in=order_in,
+        idempotency_key=idempotency_key,
+        replay_wait_seconds=settings.IDEMPOTENCY_WAIT_SECONDS,
+    )
+    if not placed.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"{PREFIX}/{placed.order.id}"
+    return OrderRead.model_validate(placed.order)
+
+
+@router.get("", response_model=Page[OrderRead])
+def list_orders(
+    session: SessionDep,
+    caller: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    user_id: Annotated[int | None, Query(gt=0, description="Admins only: whose orders.")] = None,
+) -> Page[OrderRead]:
+    before_id = _cursor_id(cursor)
+    orders = service.list_orders(session, caller=caller, user_id=user_id, before_id=before_id, limit=limit + 1)
+    items = [OrderRead.model_validate(order) for order in orders[:limit]]
+    next_cursor = encode_cursor({"id": items[-1].id}) if len(orders) > limit else None
+    return Page[OrderRead](items=items, next_cursor=next_cursor)
+
+
+@router.get("/{order_id}", response_model=OrderRead)
+def get_order(session: SessionDep, order_id: int, caller: CurrentUser) -> OrderRead:
+    return OrderRead.model_validate(service.get_order(session, order_id=order_id, caller=caller))
+
+
+@router.post("/{order_id}/cancel", response_model=OrderRead)
+def cancel_order(order_id: int, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep) -> OrderRead:
+    return OrderRead.model_validate(flows.cancel_order(database, products, order_id=order_id, caller=caller))
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor).get("id")
+    if not isinstance(key, int) or key < 1:
+        raise ValidationFailed(details={"fields": [{"field": "cursor", "in": "query", "message": "Invalid cursor."}]})
+    return key

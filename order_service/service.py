@@ -1,0 +1,30 @@
+"""Reading orders. Who may see what is decided here, from the verified token alone."""
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from order_service import repository
+from order_service.exceptions import OrderNotFound
+from order_service.models import Order
+from service_kit.auth import Principal
+from service_kit.errors import Forbidden
+
+
+def get_order(session: Session, *, order_id: int, caller: Principal) -> Order:
+    """The order, if the caller owns it or is an admin; 404 otherwise, so its existence is not revealed."""
+    order = repository.get(session, order_id=order_id)
+    if order is None or not (caller.is_admin or order.user_id == caller.id):
+        raise OrderNotFound()
+    return order
+
+
+def list_orders(
+    session: Session, *, caller: Principal, user_id: int | None, before_id: int | None, limit: int
+) -> Sequence[Order]:
+    """The caller's orders newest first; an admin may read anyone's (`user_id`) or everyone's (None)."""
+    if not caller.is_admin:
+        if user_id not in (None, caller.id):
+            raise Forbidden("Only an admin may list another user's orders.")
+        user_id = caller.id
+    return repository.list(session, user_id=user_id, before_id=before_id, limit=limit)

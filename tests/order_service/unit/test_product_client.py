@@ -1,0 +1,94 @@
+"""How the order service reads the product service's answers: refusals are definitive, silence is not."""
+
+import time
+
+import httpx
+import pytest
+
+from order_service.clients.product import ProductClient
+from order_service.exceptions import OutOfStock, ProductRefused, ProductRejected, ProductUnavailable
+
+HELD = {
+    "order_id": 7,
+    "status": "held",
+    "items": [{"product_id": 1, "name": "Lamp", "quantity": 2, "unit_price": "19.99"}],
+    "created_at": "2026-11-25T00:00:00Z",
+    "released_at": None,
+}
+
+
+def client(handler, deadline=0.5) -> ProductClient:
+    return ProductClient(
+        "http://product",
+        service_token="tok",
+        connect_timeout=0.1,
+        read_timeout=0.2,
+        deadline=deadline,
+        transport=httpx.MockTransport(handler),
+    )
+
+
+def envelope(code: str, **details) -> dict:
+    return {"error": {"code": code, "message": code, "details": details, "request_id": "r"}}
+
+
+class TestReserve:
+    def test_sends_the_credential_and_reads_names_and_prices(self):
+        seen: list[httpx.Request] = []
+
+        def handler(request):
+            seen.append(request)
+            return httpx.Response(201, json=HELD)
+
+        reservation = client(handler).reserve(7, {1: 2})
+        assert seen[0].headers["x-service-token"] == "tok"
+        assert seen[0].headers["x-request-id"]
+        assert reservation.lines[0].name == "Lamp" and str(reservation.lines[0].unit_price) == "19.99"
+        assert not reservation.released
+
+    def test_out_of_stock_is_definitive_and_not_retried(self):
+        calls = []
+
+        def handler(request):
+            calls.append(request)
+            return httpx.Response(409, json=envelope("out_of_stock", product_id=1, requested=2, available=1))
+
+        with pytest.raises(OutOfStock) as raised:
+            client(handler).reserve(7, {1: 2})
+        assert raised.value.details["product_id"] == 1 and len(calls) == 1
+
+    def test_unknown_product_is_relayed_with_its_code(self):
+        def handler(request):
+            return httpx.Response(422, json=envelope("unknown_product", product_id=99))
+
+        with pytest.raises(ProductRejected) as raised:
+            client(handler).reserve(7, {99: 1})
+        assert raised.value.error_code == "unknown_product" and raised.value.status_code == 422
+
+    def test_a_wrong_credential_is_refused_not_retried(self):
+        calls = []
+
+        def handler(request):
+            calls.append(request)
+            return httpx.Response(403, json=envelope("forbidden"))
+
+        with pytest.raises(ProductRefused):
+            client(handler).reserve(7, {1: 1})
+        assert len(calls) == 1
+
+    def test_a_502_is_retried_until_an_answer_comes(self):
+        answers = [httpx.Response(502), httpx.Response(503), httpx.Response(201, json=HELD)]
+
+        def handler(request):
+            return answers.pop(0)
+
+        assert client(handler, deadline=2).reserve(7, {1: 2}).order_id == 7
+
+    def test_silence_ends_in_unavailable_within_the_deadline(self):
+        def handler(request):
+            raise httpx.ConnectError("refused")
+
+        started = time.monotonic()
+        with pytest.raises(ProductUnavailable):
+            client(handler, deadline=0.3).reserve(7, {1: 1})
+        assert time.monotonic() - started < 2.0
