@@ -5,6 +5,7 @@ tests/fleet runs them again through the gateway."""
 import random
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -166,10 +167,11 @@ class TestListingUnderInserts:
         self, replicas: Replicas
     ):
         tag = unique_name("walk")
-        seeded = sorted(
-            product["id"]
-            for product in burst(lambda n: replicas.create_product(i=n, name=f"{tag}-seed-{n}"), range(1000))
-        )
+        with ThreadPoolExecutor(max_workers=16) as pool:  # seeding is not the race under test
+            seeded = sorted(
+                product["id"]
+                for product in pool.map(lambda n: replicas.create_product(i=n, name=f"{tag}-seed-{n}"), range(1000))
+            )
         inserted: list[int] = []
         stop = threading.Event()
 
