@@ -1,12 +1,15 @@
 """`python -m fleet run`: the whole fleet in the foreground (what `make run` does).
-`python -m fleet wait-ready URL...`: wait until each URL answers 200 (the fleet's own ready announcer)."""
+`python -m fleet wait-ready URL...`: wait until each URL answers 200 (the fleet's own ready announcer).
+`python -m fleet gateway CONF PID_FILE`: become the gateway's nginx (how the supervisor starts it)."""
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import httpx
 
+from fleet.nginx import run_gateway
 from fleet.runner import READY_TIMEOUT_SECONDS, run
 from fleet.waiting import FleetError, answers, wait_until
 
@@ -25,10 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     ready.add_argument("--gateway", required=True)
     ready.add_argument("--timeout", type=float, default=READY_TIMEOUT_SECONDS)
     ready.add_argument("urls", nargs="+")
+    gateway = commands.add_parser("gateway", help="exec nginx on CONF, first clearing a killed master's workers")
+    gateway.add_argument("conf", type=Path)
+    gateway.add_argument("pid_file", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
             run(os.environ)
+        if args.command == "gateway":
+            run_gateway(args.conf, args.pid_file)
         _wait_ready(args.gateway, args.urls, args.timeout)
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr, flush=True)

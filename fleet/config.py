@@ -52,6 +52,11 @@ class FleetConfig:
         return self.state_dir / "nginx"
 
     @property
+    def nginx_pid_file(self) -> Path:
+        """Where the template's `pid` directive puts the master's pid."""
+        return self.nginx_temp_dir / "nginx.pid"
+
+    @property
     def supervisord_conf(self) -> Path:
         return self.state_dir / "supervisord.conf"
 

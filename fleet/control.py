@@ -2,7 +2,6 @@
 read their logs, stop it. `python -m fleet run` uses the same pieces but hands the terminal to supervisord."""
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from typing import IO, Any, Self
 import httpx
 
 from fleet.config import LOOPBACK, FleetConfig
+from fleet.logs import json_records
 from fleet.nginx import GatewayProcess, render_config
 from fleet.ports import free_ports
 from fleet.prestart import run_prestarts
@@ -209,15 +209,7 @@ class Fleet:
 
     def log_records(self, program: str) -> list[dict[str, Any]]:
         """The program's JSON log lines, parsed (lines that are not JSON objects are skipped)."""
-        records = []
-        for line in self.read_log(program).splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return json_records(self.read_log(program))
 
     # --- more gateways in front of the same replicas ----------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The gateway as the fleet runs it: render nginx/nginx.conf.template, check it, and the nginx command line."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -7,11 +8,12 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, NoReturn, Self
 
 import httpx
 
 from fleet.config import REPO_ROOT
+from fleet.logs import json_records
 from fleet.waiting import FleetError, answers, wait_until
 
 RENDER_SCRIPT = REPO_ROOT / "nginx" / "render.sh"
@@ -28,6 +30,68 @@ def nginx_binary() -> str:
 def nginx_command(conf: Path) -> list[str]:
     """nginx in the foreground on `conf`, its early errors on stderr (before the config names error_log)."""
     return [nginx_binary(), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
+
+
+def reap_orphaned_workers(pid_file: Path, *, timeout: float = 5.0) -> int:
+    """Stop the workers a killed nginx master left behind; how many there were.
+
+    Workers outlive a SIGKILLed master and keep the listening sockets, so a restarted master could not
+    bind. They are still in the dead master's process group, whose id is in the pid file: nginx workers in
+    that group are asked to finish (QUIT), and killed if they linger."""
+    try:
+        master = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    if _alive(master):
+        return 0
+    orphans = [pid for pid in _process_group(master) if _command_line(pid).startswith(b"nginx: ")]
+    for pid in orphans:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)
+    try:
+        wait_until(lambda: not any(_alive(pid) for pid in orphans), timeout=timeout, what="orphaned nginx workers")
+    except FleetError:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return len(orphans)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _process_group(pgid: int) -> list[int]:
+    """Live processes whose process group is `pgid` (from /proc: field 5 of stat, after the command)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def run_gateway(conf: Path, pid_file: Path) -> NoReturn:
+    """Become the gateway's nginx (exec, so the supervisor's signals reach it), after clearing the way."""
+    reap_orphaned_workers(pid_file)
+    command = nginx_command(conf)
+    os.execv(command[0], command)  # noqa: S606 - our own nginx command line
 
 
 def render_config(out: Path, env: Mapping[str, str]) -> None:
@@ -90,6 +154,10 @@ class GatewayProcess:
     def read_log(self) -> str:
         """Everything this gateway wrote (JSON access lines and errors)."""
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """This gateway's JSON access lines, parsed."""
+        return json_records(self.read_log())
 
     def __enter__(self) -> Self:
         try:

@@ -15,7 +15,6 @@ from typing import Any, cast
 from supervisor.xmlrpc import SupervisorTransport
 
 from fleet.config import REPO_ROOT, FleetConfig
-from fleet.nginx import nginx_command
 from fleet.topology import GATEWAY, Replica
 
 # AF_UNIX paths are limited to 108 bytes; longer state dirs get their socket in the temp dir.
@@ -23,6 +22,14 @@ _MAX_SOCKET_PATH = 100
 # Longer than uvicorn's graceful shutdown (20 s), so in-flight requests finish before a KILL.
 _STOP_WAIT_SECONDS = 25
 _RPC_FACTORY = "supervisor.rpcinterface:make_main_rpcinterface"
+# All replicas in one group: supervisord stops a group at a time (about a second each), so one group for
+# six replicas makes stopping the fleet six times faster. Their full names are `replicas:auth-1`, ...
+REPLICA_GROUP = "replicas"
+
+
+def full_name(program: str) -> str:
+    """The name supervisorctl and XML-RPC know a program by (`replicas:auth-1`, `gateway`)."""
+    return program if program == GATEWAY else f"{REPLICA_GROUP}:{program}"
 
 
 def socket_path(config: FleetConfig) -> Path:
@@ -74,9 +81,11 @@ def _replica_section(config: FleetConfig, replica: Replica) -> list[str]:
 
 
 def _gateway_section(config: FleetConfig) -> list[str]:
+    # Through `fleet gateway`, which clears workers a SIGKILLed master left holding the ports, then execs nginx.
+    command = [config.python, "-m", "fleet", "gateway", str(config.nginx_conf), str(config.nginx_pid_file)]
     return [
         f"[program:{GATEWAY}]",
-        f"command={_command(nginx_command(config.nginx_conf))}",
+        f"command={_command(command)}",
         f"directory={_quote(str(REPO_ROOT))}",
         "priority=200",
         "autostart=true",
@@ -107,12 +116,14 @@ def render_supervisord_conf(config: FleetConfig, *, extra_sections: list[list[st
     if os.geteuid() == 0:
         # Naming the user we already are silences supervisord's "running as root" warning; nothing changes.
         main.append(f"user={getpass.getuser()}")
+    replicas = ",".join(replica.name for replica in config.replicas)
     sections = [
         main,
         ["[unix_http_server]", f"file={_quote(str(sock))}", "chmod=0700"],
         ["[rpcinterface:supervisor]", f"supervisor.rpcinterface_factory = {_RPC_FACTORY}"],
         ["[supervisorctl]", f"serverurl=unix://{_quote(str(sock))}"],
         *(_replica_section(config, replica) for replica in config.replicas),
+        [f"[group:{REPLICA_GROUP}]", f"programs={replicas}", "priority=100"],
         _gateway_section(config),
         *(extra_sections or []),
     ]
@@ -125,7 +136,8 @@ def supervisord_command(config: FleetConfig) -> list[str]:
 
 
 class SupervisorClient:
-    """supervisorctl's requests, from Python: one short XML-RPC call over the unix socket per method."""
+    """supervisorctl's requests, from Python: one short XML-RPC call over the unix socket per method.
+    Programs are named as in the fleet (`auth-1`, ..., `gateway`)."""
 
     def __init__(self, sock: Path) -> None:
         self.socket = sock
@@ -143,7 +155,7 @@ class SupervisorClient:
 
     def info(self, program: str) -> dict[str, Any]:
         """supervisord's view of one program: `statename`, `pid`, `exitstatus`, ..."""
-        return cast(dict[str, Any], self._rpc().getProcessInfo(program))
+        return cast(dict[str, Any], self._rpc().getProcessInfo(full_name(program)))
 
     def pid(self, program: str) -> int:
         """The program's current pid (0 while it is not running)."""
@@ -155,15 +167,15 @@ class SupervisorClient:
 
     def signal(self, program: str, signal_name: str) -> None:
         """Send e.g. "KILL" or "STOP" to the program, as `supervisorctl signal` does."""
-        self._rpc().signalProcess(program, signal_name)
+        self._rpc().signalProcess(full_name(program), signal_name)
 
     def stop(self, program: str) -> None:
         """Stop the program and wait until it has exited; it stays down until `start`."""
-        self._rpc().stopProcess(program, True)
+        self._rpc().stopProcess(full_name(program), True)
 
     def start(self, program: str) -> None:
         """Start a stopped program and wait until supervisord counts it as running."""
-        self._rpc().startProcess(program, True)
+        self._rpc().startProcess(full_name(program), True)
 
     def shutdown(self) -> None:
         """Stop every program, then supervisord itself."""
