@@ -1,0 +1,145 @@
+"""A replica dies under load: the gateway hides it from clients and the supervisor brings it back."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from fleet.waiting import wait_until
+from tests.support.fleet import RunningFleet
+
+STREAM_THREADS = 4
+
+
+@dataclass
+class Stream:
+    """Requests flowing through the gateway from several threads until stopped; every failure is kept."""
+
+    calls: list[Callable[[httpx.Client], httpx.Response]]
+    expected: dict[str, int]
+    url: str
+    done: int = 0
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for index in range(STREAM_THREADS):
+            thread = threading.Thread(target=self._run, args=(index,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "a stream thread is stuck"
+
+    def _run(self, offset: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=15.0) as client:
+            turn = offset
+            while not self._stop.is_set():
+                call = self.calls[turn % len(self.calls)]
+                turn += 1
+                try:
+                    response = call(client)
+                    outcome = None
+                    want = self.expected[response.request.url.path]
+                    if response.status_code != want:
+                        outcome = f"{response.request.method} {response.request.url.path}: {response.status_code}"
+                except httpx.HTTPError as exc:
+                    outcome = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    self.done += 1
+                    if outcome:
+                        self.failures.append(outcome)
+
+    def wait_for(self, count: int, *, timeout: float = 60.0) -> None:
+        """Until `count` more requests have completed."""
+        target = self.done + count
+        wait_until(lambda: self.done >= target, timeout=timeout, what=f"{count} more requests to complete")
+
+
+def register_and_login(client: httpx.Client) -> tuple[str, str]:
+    email = f"stream-{uuid.uuid4().hex[:12]}@example.com"
+    password = "stream-password-1"
+    registered = client.post("/api/v0/auth/register", json={"username": "stream", "email": email, "password": password})
+    assert registered.status_code == 201, registered.text
+    login = client.post("/api/v0/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return email, login.json()["access_token"]
+
+
+class TestAuthReplicaKilledMidStream:
+    def test_no_client_sees_an_error_and_the_replica_comes_back(self, fleet: RunningFleet, gateway: httpx.Client):
+        email, token = register_and_login(gateway)
+        credentials = {"email": email, "password": "stream-password-1"}
+        stream = Stream(
+            calls=[
+                lambda c: c.get("/api/v0/auth/.well-known/jwks.json"),
+                lambda c: c.get("/api/v0/auth/me", headers={"Authorization": f"Bearer {token}"}),
+                lambda c: c.post("/api/v0/auth/login", json=credentials),
+            ],
+            expected={"/api/v0/auth/.well-known/jwks.json": 200, "/api/v0/auth/me": 200, "/api/v0/auth/login": 200},
+            url=fleet.gateway_url,
+        )
+        stream.start()
+        try:
+            stream.wait_for(40)
+            old_pid = fleet.pid("auth-1")
+            fleet.kill("auth-1")
+            during = stream.done
+            new_pid = fleet.wait_restarted("auth-1", old_pid, timeout=30)
+            served_while_down = stream.done - during
+            stream.wait_for(40)
+        finally:
+            stream.stop()
+
+        assert stream.failures == [], stream.failures[:10]
+        assert new_pid != old_pid
+        assert served_while_down > 0, "the stream stalled while the replica was down"
+        # The kill really hit traffic: the gateway tried the dead replica and went on to the other one.
+        dead = fleet.config.replica("auth-1").address
+        retried = [
+            record
+            for record in fleet.log_records("gateway")
+            if record.get("upstream_addr", "").startswith(f"{dead}, ") and record.get("status") in (200, 401)
+        ]
+        assert retried, "no request was retried on the other replica after the kill"
+        assert stream.done > 80
+
+
+class TestSupervisor:
+    def test_killed_replica_is_restarted_with_a_new_pid(self, fleet: RunningFleet):
+        old_pid = fleet.pid("product-2")
+        assert fleet.kill("product-2") == old_pid
+        new_pid = fleet.wait_restarted("product-2", old_pid)
+        assert new_pid not in (0, old_pid)
+        assert httpx.get(f"{fleet.replica_url('product-2')}/readyz", timeout=5).status_code == 200
+
+    def test_killed_gateway_is_restarted_without_its_old_workers(self, fleet: RunningFleet, gateway: httpx.Client):
+        old_pid = fleet.pid("gateway")
+        fleet.kill("gateway")
+        new_pid = fleet.wait_restarted("gateway", old_pid)
+        assert gateway.get("/api/v0/auth/.well-known/jwks.json").status_code == 200
+        # The dead master's workers would keep the port and serve the old config forever: they are gone,
+        # and the workers now serving belong to the new master.
+        assert nginx_processes_in_group(old_pid) == []
+        assert nginx_processes_in_group(new_pid)
+        assert "Address already in use" not in fleet.read_log("gateway")
+
+
+def nginx_processes_in_group(pgid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid and b"nginx" in (stat.parent / "cmdline").read_bytes():
+            members.append(int(stat.parent.name))
+    return members

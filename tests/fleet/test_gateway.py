@@ -1,0 +1,349 @@
+"""The gateway through real nginx: routing, nginx's own answers, request ids, body and rate limits,
+trusted proxies, and what a client sees when every replica of a service is down."""
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from fleet.nginx import GatewayProcess
+from fleet.waiting import wait_until
+from tests.support.fleet import RunningFleet, wait_for_record
+
+GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+ExtraGateway = Callable[..., GatewayProcess]
+
+
+def new_request_id() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+def assert_gateway_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """nginx's own error: the API.md envelope as JSON, carrying the response's request id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], dict)
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert "<html" not in response.text.lower()
+    return error
+
+
+def upstream_of(fleet: RunningFleet, request_id: str) -> str:
+    """The replica address(es) the gateway's access log names for the request ("" if none)."""
+    record = wait_for_record(lambda: fleet.log_records("gateway"), lambda r: r.get("request_id") == request_id)
+    return str(record["upstream_addr"])
+
+
+def service_addresses(fleet: RunningFleet, service: str) -> set[str]:
+    return {replica.address for replica in fleet.config.replicas if replica.service.name == service}
+
+
+def wrong_login(client: httpx.Client, url: str, **headers: str) -> httpx.Response:
+    return client.post(
+        f"{url}/api/v0/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"}, headers=headers
+    )
+
+
+class TestRouting:
+    @pytest.mark.parametrize(
+        ("path", "service"),
+        [
+            ("/api/v0/auth/.well-known/jwks.json", "auth"),
+            ("/api/v0/auth/openapi.json", "auth"),
+            ("/api/v0/products", "product"),
+            ("/api/v0/products/openapi.json", "product"),
+            ("/api/v0/orders", "order"),
+            ("/api/v0/orders/openapi.json", "order"),
+        ],
+    )
+    def test_each_prefix_reaches_its_own_service(self, fleet: RunningFleet, gateway: httpx.Client, path, service):
+        request_id = new_request_id()
+        gateway.get(path, headers={"X-Request-ID": request_id})
+        assert upstream_of(fleet, request_id) in service_addresses(fleet, service)
+
+    @pytest.mark.parametrize("path", ["/api/v0/productsX", "/api/v0/ordersX/1", "/api/v0/authX/login", "/api/v0"])
+    def test_lookalike_prefix_is_not_routed(self, fleet: RunningFleet, gateway: httpx.Client, path):
+        response = gateway.get(path)
+        assert_gateway_error(response, 404, "not_found")
+        assert upstream_of(fleet, response.headers["x-request-id"]) == ""
+
+    @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+    @pytest.mark.parametrize("path", ["/internal/products/1", "/internal/", "/internal/stock/reservations"])
+    def test_internal_endpoints_are_never_public(self, fleet: RunningFleet, gateway: httpx.Client, method, path):
+        response = gateway.request(method, path, json={})
+        assert_gateway_error(response, 404, "not_found")
+        assert upstream_of(fleet, response.headers["x-request-id"]) == ""
+
+    @pytest.mark.parametrize(
+        "raw_path",
+        [
+            b"/api/v0/products/..%2f..%2finternal/x",
+            b"/api/v0/products/..%2F..%2F..%2Finternal/products/1",
+            b"/api/v0/products/%2e%2e/%2e%2e/%2e%2e/internal/products/1",
+            b"/api/v0/orders/../../../internal/products/1",
+            b"/api/v0/auth/..%2f..%2f..%2finternal/products/1",
+        ],
+    )
+    def test_encoded_traversal_to_internal_is_not_routed(self, fleet: RunningFleet, raw_path: bytes):
+        # httpx would normalise the path; the raw target goes on the wire as written.
+        with httpx.Client(timeout=10.0) as client:
+            request = client.build_request("GET", fleet.gateway_url)
+            request.url = request.url.copy_with(raw_path=raw_path)
+            response = client.send(request)
+        assert_gateway_error(response, 404, "not_found")
+        assert upstream_of(fleet, response.headers["x-request-id"]) == ""
+
+    def test_unknown_path_is_a_json_404_envelope(self, gateway: httpx.Client):
+        assert_gateway_error(gateway.get("/no/such/thing"), 404, "not_found")
+
+    def test_root_is_a_json_404_envelope(self, gateway: httpx.Client):
+        assert_gateway_error(gateway.get("/"), 404, "not_found")
+
+    def test_internal_listener_routes_internal_to_product(self, fleet: RunningFleet):
+        request_id = new_request_id()
+        httpx.get(f"{fleet.internal_url}/internal/nothing-here", headers={"X-Request-ID": request_id}, timeout=10)
+        assert upstream_of(fleet, request_id) in service_addresses(fleet, "product")
+
+    def test_internal_listener_serves_the_jwks(self, fleet: RunningFleet):
+        response = httpx.get(f"{fleet.internal_url}/api/v0/auth/.well-known/jwks.json", timeout=10)
+        assert response.status_code == 200
+        assert response.json()["keys"]
+
+
+class TestHealth:
+    def test_healthz_answers_ok_json(self, gateway: httpx.Client):
+        response = gateway.get("/healthz")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json() == {"status": "ok"}
+        assert GENERATED_ID.fullmatch(response.headers["x-request-id"])
+
+    def test_healthz_refuses_writes_with_an_envelope(self, gateway: httpx.Client):
+        response = gateway.post("/healthz")
+        assert_gateway_error(response, 405, "method_not_allowed")
+        assert "GET" in response.headers["allow"]
+
+    def test_server_header_hides_the_version(self, gateway: httpx.Client):
+        assert not re.search(r"\d", gateway.get("/healthz").headers.get("server", ""))
+
+
+class TestOpenApi:
+    @pytest.mark.parametrize(
+        ("name", "title"), [("auth", "auth_service"), ("products", "product_service"), ("orders", "order_service")]
+    )
+    def test_openapi_document_is_reachable(self, gateway: httpx.Client, name, title):
+        response = gateway.get(f"/api/v0/{name}/openapi.json")
+        assert response.status_code == 200
+        document = response.json()
+        assert document["openapi"].startswith("3.")
+        assert document["info"]["title"] == title
+
+    @pytest.mark.parametrize("name", ["auth", "products", "orders"])
+    def test_interactive_docs_are_reachable(self, gateway: httpx.Client, name):
+        response = gateway.get(f"/api/v0/{name}/docs")
+        assert response.status_code == 200
+        assert f"/api/v0/{name}/openapi.json" in response.text
+
+
+class TestBodyLimit:
+    def test_body_over_one_mib_is_a_413_envelope(self, gateway: httpx.Client):
+        response = gateway.post(
+            "/api/v0/auth/register", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"}
+        )
+        assert_gateway_error(response, 413, "payload_too_large")
+
+    def test_body_just_under_one_mib_reaches_the_service(self, fleet: RunningFleet, gateway: httpx.Client):
+        request_id = new_request_id()
+        body = b'{"email": "a@example.com", "password": "' + b"p" * (1024 * 1024 - 100) + b'"}'
+        response = gateway.post(
+            "/api/v0/auth/login", content=body, headers={"Content-Type": "application/json", "X-Request-ID": request_id}
+        )
+        assert response.status_code == 422  # the service's own verdict on an absurd password, not nginx's
+        assert upstream_of(fleet, request_id) in service_addresses(fleet, "auth")
+
+
+class TestRequestId:
+    def test_generated_when_absent(self, gateway: httpx.Client):
+        first = gateway.get("/api/v0/auth/.well-known/jwks.json").headers["x-request-id"]
+        second = gateway.get("/api/v0/auth/.well-known/jwks.json").headers["x-request-id"]
+        assert GENERATED_ID.fullmatch(first)
+        assert first != second
+
+    def test_kept_when_given(self, gateway: httpx.Client):
+        request_id = "client-chosen.id:42_" + uuid.uuid4().hex
+        response = gateway.get("/api/v0/auth/.well-known/jwks.json", headers={"X-Request-ID": request_id})
+        assert response.headers["x-request-id"] == request_id
+        # One id, not the gateway's and the service's side by side.
+        assert response.headers.get_list("x-request-id") == [request_id]
+
+    @pytest.mark.parametrize("unsafe", ["has space", "x" * 129, 'quote"s', "new\\nline", "semi;colon"])
+    def test_replaced_when_unsafe(self, gateway: httpx.Client, unsafe):
+        response = gateway.get("/api/v0/auth/.well-known/jwks.json", headers={"X-Request-ID": unsafe})
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] != unsafe
+        assert GENERATED_ID.fullmatch(response.headers["x-request-id"])
+
+    def test_kept_on_the_gateways_own_errors(self, gateway: httpx.Client):
+        request_id = new_request_id()
+        response = gateway.get("/nowhere", headers={"X-Request-ID": request_id})
+        assert response.headers["x-request-id"] == request_id
+        assert response.json()["error"]["request_id"] == request_id
+
+    def test_same_id_appears_in_the_service_log(self, fleet: RunningFleet, gateway: httpx.Client):
+        request_id = new_request_id()
+        gateway.get("/api/v0/auth/.well-known/jwks.json", headers={"X-Request-ID": request_id})
+
+        def auth_records() -> list[dict[str, Any]]:
+            return fleet.log_records("auth-1") + fleet.log_records("auth-2")
+
+        record = wait_for_record(auth_records, lambda r: r.get("request_id") == request_id)
+        assert record["path"] == "/api/v0/auth/.well-known/jwks.json"
+        assert record["service"] == "auth_service"
+
+    def test_generated_id_reaches_the_service_log(self, fleet: RunningFleet, gateway: httpx.Client):
+        request_id = gateway.get("/api/v0/products/openapi.json").headers["x-request-id"]
+
+        def product_records() -> list[dict[str, Any]]:
+            return fleet.log_records("product-1") + fleet.log_records("product-2")
+
+        wait_for_record(product_records, lambda r: r.get("request_id") == request_id)
+
+    def test_gateway_access_log_is_json_with_the_id(self, fleet: RunningFleet, gateway: httpx.Client):
+        request_id = new_request_id()
+        gateway.get("/api/v0/orders/openapi.json", headers={"X-Request-ID": request_id})
+        record = wait_for_record(lambda: fleet.log_records("gateway"), lambda r: r.get("request_id") == request_id)
+        assert record["status"] == 200
+        assert record["uri"] == "/api/v0/orders/openapi.json"
+        assert record["upstream_addr"] in service_addresses(fleet, "order")
+        assert isinstance(record["request_time"], float | int)
+
+
+class TestRateLimits:
+    def test_sixty_fast_wrong_logins_meet_a_429_envelope(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()
+        with httpx.Client(timeout=10.0) as client:
+            statuses = []
+            throttled = None
+            for _ in range(60):
+                response = wrong_login(client, gateway.url)
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    throttled = response
+        assert throttled is not None, statuses
+        assert_gateway_error(throttled, 429, "rate_limited")
+        assert int(throttled.headers["retry-after"]) >= 1
+        # The default stops brute force: a handful of guesses get through, not sixty.
+        assert statuses.count(401) <= 10, statuses
+        assert set(statuses) <= {401, 429}
+
+    def test_another_client_address_has_its_own_allowance(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()
+        with httpx.Client(timeout=10.0) as client:
+            assert any(wrong_login(client, gateway.url).status_code == 429 for _ in range(60))
+        other = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=other, timeout=10.0) as client:
+            assert wrong_login(client, gateway.url).status_code == 401
+
+    def test_api_rate_limit_gives_429(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway({"API_RATE_LIMIT": "5", "API_RATE_BURST": "5"})
+        with httpx.Client(timeout=10.0) as client:
+            responses = [client.get(f"{gateway.url}/api/v0/auth/.well-known/jwks.json") for _ in range(30)]
+        statuses = [response.status_code for response in responses]
+        assert statuses[0] == 200
+        throttled = [response for response in responses if response.status_code == 429]
+        assert throttled, statuses
+        error = assert_gateway_error(throttled[0], 429, "rate_limited")
+        assert error["details"]["retry_after_seconds"] == int(throttled[0].headers["retry-after"])
+
+    def test_default_api_rate_limit_stops_a_flood(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()
+        with httpx.Client(timeout=10.0) as client:
+            # At the default 50/s with a burst of 100, a client sending as fast as it can is throttled soon.
+            statuses: list[int] = []
+            while len(statuses) < 2000 and 429 not in statuses:
+                statuses.append(client.get(f"{gateway.url}/api/v0/auth/.well-known/jwks.json").status_code)
+        assert 429 in statuses, "2000 fast requests were never throttled"
+        assert len(statuses) > 100  # the burst is honoured
+
+    def test_zero_turns_both_limits_off(self, fleet: RunningFleet, gateway: httpx.Client):
+        # The session's fleet runs with LOGIN_RATE_LIMIT=0 and API_RATE_LIMIT=0.
+        statuses = {wrong_login(gateway, fleet.gateway_url).status_code for _ in range(30)}
+        statuses |= {gateway.get("/api/v0/auth/.well-known/jwks.json").status_code for _ in range(300)}
+        assert 429 not in statuses
+
+
+class TestTrustedProxies:
+    def test_forwarded_for_is_ignored_when_no_proxy_is_trusted(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()
+        with httpx.Client(timeout=10.0) as client:
+            statuses = [
+                wrong_login(client, gateway.url, **{"X-Forwarded-For": f"10.1.0.{n}"}).status_code for n in range(30)
+            ]
+        assert 429 in statuses
+
+    def test_forwarded_for_names_the_client_behind_a_trusted_proxy(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway({"TRUSTED_PROXIES": "127.0.0.1/32"})
+        with httpx.Client(timeout=10.0) as client:
+            statuses = [
+                wrong_login(client, gateway.url, **{"X-Forwarded-For": f"10.2.0.{n}"}).status_code for n in range(15)
+            ]
+            # Each client behind the proxy has its own allowance; one of them alone is still throttled.
+            repeated = [
+                wrong_login(client, gateway.url, **{"X-Forwarded-For": "10.2.1.1"}).status_code for _ in range(15)
+            ]
+        assert set(statuses) == {401}
+        assert 429 in repeated
+        record = wait_for_record(gateway.log_records, lambda r: r.get("remote_addr") == "10.2.0.7")
+        assert record["uri"] == "/api/v0/auth/login"
+
+    def test_untrusted_peer_cannot_borrow_other_addresses(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway({"TRUSTED_PROXIES": "127.0.0.1/32"})
+        untrusted = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(transport=untrusted, timeout=10.0) as client:
+            statuses = [
+                wrong_login(client, gateway.url, **{"X-Forwarded-For": f"10.3.0.{n}"}).status_code for n in range(30)
+            ]
+        assert 429 in statuses
+        assert not any(record.get("remote_addr", "").startswith("10.3.") for record in gateway.log_records())
+
+
+class TestServiceDown:
+    def test_all_replicas_down_is_a_502_envelope(self, fleet: RunningFleet, gateway: httpx.Client):
+        try:
+            fleet.stop_program("order-1")
+            fleet.stop_program("order-2")
+            response = gateway.get("/api/v0/orders/openapi.json")
+            assert_gateway_error(response, 502, "bad_gateway")
+            # Other services are unaffected.
+            assert gateway.get("/api/v0/auth/.well-known/jwks.json").status_code == 200
+        finally:
+            fleet.start_program("order-1")
+            fleet.start_program("order-2")
+        wait_routed(gateway, "/api/v0/orders/openapi.json")
+
+    def test_replicas_that_do_not_answer_give_a_504_envelope(self, fleet: RunningFleet, start_extra_gateway):
+        gateway = start_extra_gateway({"UPSTREAM_READ_TIMEOUT": "1s"})
+        try:
+            fleet.kill("order-1", "STOP")
+            fleet.kill("order-2", "STOP")
+            response = httpx.get(f"{gateway.url}/api/v0/orders/openapi.json", timeout=30.0)
+        finally:
+            fleet.kill("order-1", "CONT")
+            fleet.kill("order-2", "CONT")
+        assert_gateway_error(response, 504, "gateway_timeout")
+        fleet.wait_program_ready("order-1")
+        fleet.wait_program_ready("order-2")
+
+
+def wait_routed(client: httpx.Client, path: str, *, timeout: float = 15.0) -> None:
+    """Until the gateway routes `path` to a live replica again (it skips a failed one for fail_timeout)."""
+    wait_until(lambda: client.get(path).status_code == 200, timeout=timeout, interval=0.1, what=f"{path} to route")
