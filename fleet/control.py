@@ -23,7 +23,7 @@ from fleet.waiting import FleetError, answers, wait_until
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 60.0
-RESTART_TIMEOUT_SECONDS = 30.0
+RESTART_TIMEOUT_SECONDS = 60.0
 
 # What an extra gateway does not inherit from the fleet's: it gets the template's defaults unless told.
 _GATEWAY_POLICY_VARIABLES = (

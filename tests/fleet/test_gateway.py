@@ -4,6 +4,7 @@ trusted proxies, and what a client sees when every replica of a service is down.
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -266,13 +267,13 @@ class TestRateLimits:
 
     def test_default_api_rate_limit_stops_a_flood(self, start_extra_gateway: ExtraGateway):
         gateway = start_extra_gateway()
-        with httpx.Client(timeout=10.0) as client:
-            # At the default 50/s with a burst of 100, a client sending as fast as it can is throttled soon.
-            statuses: list[int] = []
-            while len(statuses) < 2000 and 429 not in statuses:
-                statuses.append(client.get(f"{gateway.url}/api/v0/auth/.well-known/jwks.json").status_code)
-        assert 429 in statuses, "2000 fast requests were never throttled"
-        assert len(statuses) > 100  # the burst is honoured
+        url = f"{gateway.url}/api/v0/auth/.well-known/jwks.json"
+        with httpx.Client(timeout=10.0) as client, ThreadPoolExecutor(max_workers=8) as pool:
+            # 1000 requests from one address, 8 at a time: far above the default 50/s plus its burst of 100.
+            statuses = list(pool.map(lambda _: client.get(url).status_code, range(1000)))
+        assert 429 in statuses
+        assert statuses.count(200) >= 100  # the burst is honoured
+        assert set(statuses) == {200, 429}
 
     def test_zero_turns_both_limits_off(self, fleet: RunningFleet, gateway: httpx.Client):
         # The session's fleet runs with LOGIN_RATE_LIMIT=0 and API_RATE_LIMIT=0.
