@@ -9,6 +9,7 @@ class Service:
 
     name: str
     module: str
+    api_prefix: str
 
     @property
     def upstream_variables(self) -> tuple[str, str]:
@@ -18,9 +19,9 @@ class Service:
 
 
 SERVICES = (
-    Service("auth", "auth_service"),
-    Service("product", "product_service"),
-    Service("order", "order_service"),
+    Service("auth", "auth_service", "/api/v0/auth"),
+    Service("product", "product_service", "/api/v0/products"),
+    Service("order", "order_service", "/api/v0/orders"),
 )
 REPLICAS_PER_SERVICE = 2
 GATEWAY = "gateway"
