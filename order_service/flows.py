@@ -42,7 +42,6 @@ log = structlog.get_logger(__name__)
 
 CENT = Decimal("0.01")
 _REPLAY_POLL_SECONDS = 0.05
-RELEASE_DEADLINE_SECONDS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,7 @@ def place_order(
 ) -> Placed:
     """Persist the order pending, reserve its stock over HTTP, then confirm it with the product service's
     names and prices. Out of stock or an unknown product: the order fails holding nothing. No answer from
-    the product service: release by id (or leave the release owed) and fail, 503."""
+    the product service: fail with the release owed (the reconciler delivers it), 503."""
     quantities = {line.product_id: line.quantity for line in order_in.items}
     fingerprint = hashlib.sha256(json.dumps(order_in.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     order, created = _start(
@@ -81,9 +80,9 @@ def place_order(
         _fail(database, order.id, code=refusal.error_code, released=True)
         raise
     except ProductUnavailable:
-        # Bounded tightly: the client must hear 503 within 2 s; if this misses, the reconciler releases.
-        released = _try_release(database, products, order.id, deadline=RELEASE_DEADLINE_SECONDS)
-        _fail(database, order.id, code=ProductUnavailable.code, released=released)
+        # Whatever the product service may hold for it is released by the reconciler once it answers again:
+        # a release tried now would likely hang the same way, and the client is owed its 503 within 2 s.
+        _fail(database, order.id, code=ProductUnavailable.code, released=False)
         raise
     if reservation.released or not _confirm(database, order, reservation):
         # The reconciler judged this placement abandoned and released it meanwhile: nothing is held.
@@ -209,10 +208,10 @@ def _fail(database: Database, order_id: int, *, code: str, released: bool) -> No
         repository.fail(session, order_id=order_id, code=code, released=released)
 
 
-def _try_release(database: Database, products: ProductClient, order_id: int, deadline: float | None = None) -> bool:
+def _try_release(database: Database, products: ProductClient, order_id: int) -> bool:
     """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
     try:
-        products.release(order_id, deadline=deadline)
+        products.release(order_id)
     except (ProductUnavailable, ProductRefused):
         log.warning("release_deferred", order_id=order_id)
         return False

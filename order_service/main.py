@@ -20,6 +20,8 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
         connect_timeout=app_settings.PRODUCT_CONNECT_TIMEOUT_SECONDS,
         read_timeout=app_settings.PRODUCT_READ_TIMEOUT_SECONDS,
         deadline=app_settings.PRODUCT_RESERVE_DEADLINE_SECONDS,
+        max_in_flight=app_settings.PRODUCT_MAX_IN_FLIGHT,
+        queue_timeout=app_settings.PRODUCT_QUEUE_TIMEOUT_SECONDS,
     )
 
     @asynccontextmanager

@@ -1,6 +1,6 @@
 """The auth endpoints of API.md. Thin: parse, call the service, shape the response."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from auth_service import service
 from auth_service.dependencies import SettingsDep, SignerDep
@@ -15,12 +15,13 @@ from auth_service.schemas import (
 )
 from service_kit.auth import AdminUser, CurrentUser
 from service_kit.db import SessionDep
+from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
 
 # Anyone may call these; the routes below need a token.
-open_router = APIRouter(prefix=PREFIX, tags=["auth"])
-router = APIRouter(prefix=PREFIX, tags=["users"])
+open_router = ServiceRouter(prefix=PREFIX, tags=["auth"])
+router = ServiceRouter(prefix=PREFIX, tags=["users"])
 
 
 @open_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)

@@ -1,7 +1,9 @@
 """The product service's /internal/ stock API, as the order service uses it: a pooled client with short
-timeouts, the service credential and the caller's request id on every call, and bounded retries
-(safe because reserve and release are idempotent by order id)."""
+timeouts, the service credential and the caller's request id on every call, bounded retries (safe because
+reserve and release are idempotent by order id), and a bulkhead that keeps a burst of orders queued here,
+where waiting costs nothing, rather than at the product service, where it would turn into timeouts."""
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -10,7 +12,7 @@ from typing import Any
 
 import httpx
 import structlog
-from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential
 
 from order_service.exceptions import OutOfStock, ProductRefused, ProductRejected, ProductUnavailable
 from service_kit.auth import SERVICE_TOKEN_HEADER
@@ -35,6 +37,13 @@ class Reservation:
     lines: list[ReservedLine]
 
 
+_ATTEMPTS = 3
+
+
+class _TryAgain(ProductUnavailable):
+    """No replica took the request (refused connection, 502/503/504): another attempt may find one."""
+
+
 class ProductClient:
     def __init__(
         self,
@@ -44,9 +53,13 @@ class ProductClient:
         connect_timeout: float,
         read_timeout: float,
         deadline: float,
+        max_in_flight: int = 4,
+        queue_timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._deadline = deadline
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._queue_timeout = queue_timeout
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={SERVICE_TOKEN_HEADER: service_token},
@@ -61,22 +74,31 @@ class ProductClient:
         body = {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in quantities.items()]}
         return _reservation(self._call("POST", "/internal/reservations", json=body))
 
-    def release(self, order_id: int, *, deadline: float | None = None) -> None:
+    def release(self, order_id: int) -> None:
         """Give back whatever the order holds, exactly once however often it is called."""
-        self._call("POST", f"/internal/reservations/{order_id}/release", deadline=deadline)
+        self._call("POST", f"/internal/reservations/{order_id}/release")
 
     def close(self) -> None:
         self._http.close()
 
-    def _call(
-        self, method: str, path: str, json: dict[str, Any] | None = None, deadline: float | None = None
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not self._in_flight.acquire(timeout=self._queue_timeout):
+            log.warning("product_service_busy", path=path)
+            raise ProductUnavailable()
+        try:
+            return self._call_with_retries(method, path, json, self._deadline)
+        finally:
+            self._in_flight.release()
+
+    def _call_with_retries(
+        self, method: str, path: str, json: dict[str, Any] | None, deadline: float
     ) -> dict[str, Any]:
-        deadline = deadline or self._deadline
         started = time.monotonic()
         retrying = Retrying(
-            retry=retry_if_exception_type(ProductUnavailable),
-            # Never start a wait that would end past the deadline: the caller has promised an answer.
-            stop=stop_before_delay(deadline),
+            # A read timeout is not retried: the product service is slow or stuck, and more calls add load.
+            retry=retry_if_exception_type(_TryAgain),
+            # A few quick tries find a live replica if there is one; never wait past the deadline.
+            stop=stop_after_attempt(_ATTEMPTS) | stop_before_delay(deadline),
             wait=wait_exponential(multiplier=0.05, max=0.3),
             reraise=True,
         )
@@ -97,11 +119,17 @@ class ProductClient:
                 headers=headers,
                 timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=timeout.connect),
             )
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
             log.warning("product_service_unreachable", path=path, error=type(exc).__name__)
+            raise _TryAgain() from exc
+        except httpx.HTTPError as exc:
+            log.warning("product_service_timed_out", path=path, error=type(exc).__name__)
             raise ProductUnavailable() from exc
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code in (429, 502, 503, 504):
             log.warning("product_service_error", path=path, status=response.status_code)
+            raise _TryAgain()
+        if response.status_code >= 500:
+            log.error("product_service_failed", path=path, status=response.status_code)
             raise ProductUnavailable()
         if response.is_success:
             return dict(response.json()) if response.content else {}

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import Header, Query, Response, status
 
 from order_service import flows, service
 from order_service.dependencies import DatabaseDep, ProductClientDep, SettingsDep
@@ -11,10 +11,11 @@ from service_kit.auth import CurrentUser
 from service_kit.db import SessionDep
 from service_kit.errors import ValidationFailed
 from service_kit.pagination import Page, decode_cursor, encode_cursor
+from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/orders"
 
-router = APIRouter(prefix=PREFIX, tags=["orders"])
+router = ServiceRouter(prefix=PREFIX, tags=["orders"])
 
 IdempotencyKey = Annotated[
     str | None,

@@ -1,4 +1,5 @@
-"""The order section of API.md against a live product service (real HTTP both ways, MariaDB)."""
+"""The order section of API.md against a live product service (real HTTP both ways, MariaDB). The classes
+that need only `orders`, `products` and `minter` run again through the real fleet (tests/fleet/test_orders.py)."""
 
 import time
 import uuid
@@ -12,7 +13,7 @@ from tests.product_service.support import assert_error, create_product, get_prod
 from tests.support.concurrency import burst
 
 ORDERS = "/api/v0/orders"
-ALICE, BOB = 1001, 1002
+ALICE, BOB = 900_000_001, 900_000_002  # far above any id the fleet's auth hands out
 
 
 @pytest.fixture
@@ -93,22 +94,6 @@ class TestPlaceOrder:
     )
     def test_bad_input_is_422(self, orders, alice, body):
         assert_error(orders.post(ORDERS, json=body, headers=alice), 422, "validation_error")
-
-    def test_product_service_unreachable_is_503_fast_and_leaves_nothing_pending(
-        self, order_settings, alice, product, unreachable_product_url, order_database
-    ):
-        from tests.order_service.integration.conftest import order_server
-
-        cut_off = order_settings.model_copy(update={"PRODUCT_SERVICE_URL": unreachable_product_url})
-        with order_server(cut_off) as orders_without_products:
-            started = time.monotonic()
-            response = place(orders_without_products, alice, (product["id"], 1))
-            elapsed = time.monotonic() - started
-        assert_error(response, 503, "dependency_unavailable")
-        assert elapsed < 2.0, f"503 took {elapsed:.2f}s"
-        with order_database.engine.connect() as connection:
-            pending = connection.execute(text("SELECT count(*) FROM orders WHERE status = 'pending'")).scalar()
-        assert pending == 0
 
 
 class TestIdempotencyKey:
@@ -206,6 +191,24 @@ class TestCancelOrder:
         assert_error(place(orders, alice, (product["id"], 11)), 409)
         failed = orders.get(ORDERS, params={"limit": 1}, headers=alice).json()["items"][0]
         assert_error(orders.post(f"{ORDERS}/{failed['id']}/cancel", headers=alice), 409, "order_not_cancellable")
+
+
+class TestProductServiceOutage:
+    def test_product_service_unreachable_is_503_fast_and_leaves_nothing_pending(
+        self, order_settings, alice, product, unreachable_product_url, order_database
+    ):
+        from tests.order_service.integration.conftest import order_server
+
+        cut_off = order_settings.model_copy(update={"PRODUCT_SERVICE_URL": unreachable_product_url})
+        with order_server(cut_off) as orders_without_products:
+            started = time.monotonic()
+            response = place(orders_without_products, alice, (product["id"], 1))
+            elapsed = time.monotonic() - started
+        assert_error(response, 503, "dependency_unavailable")
+        assert elapsed < 2.0, f"503 took {elapsed:.2f}s"
+        with order_database.engine.connect() as connection:
+            pending = connection.execute(text("SELECT count(*) FROM orders WHERE status = 'pending'")).scalar()
+        assert pending == 0
 
 
 class TestReconciler:

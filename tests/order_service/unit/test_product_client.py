@@ -92,3 +92,47 @@ class TestReserve:
         with pytest.raises(ProductUnavailable):
             client(handler, deadline=0.3).reserve(7, {1: 1})
         assert time.monotonic() - started < 2.0
+
+    def test_a_read_timeout_is_not_retried(self):
+        calls = []
+
+        def handler(request):
+            calls.append(request)
+            raise httpx.ReadTimeout("slow")
+
+        with pytest.raises(ProductUnavailable):
+            client(handler, deadline=2).reserve(7, {1: 1})
+        assert len(calls) == 1
+
+
+class TestBulkhead:
+    def test_calls_beyond_the_limit_wait_then_give_up_without_calling(self):
+        import threading
+
+        entered, release = threading.Event(), threading.Event()
+        calls = []
+
+        def handler(request):
+            calls.append(request)
+            entered.set()
+            release.wait(5)
+            return httpx.Response(201, json=HELD)
+
+        bounded = ProductClient(
+            "http://product",
+            service_token="tok",
+            connect_timeout=0.1,
+            read_timeout=5,
+            deadline=5,
+            max_in_flight=1,
+            queue_timeout=0.2,
+            transport=httpx.MockTransport(handler),
+        )
+        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
+        first.start()
+        assert entered.wait(5)
+        with pytest.raises(ProductUnavailable):
+            bounded.reserve(8, {1: 1})
+        release.set()
+        first.join(5)
+        assert len(calls) == 1

@@ -1,0 +1,34 @@
+"""`make run`'s embedded SQLite default under a burst: every transaction holds the file's write lock until it
+commits, so nothing between a handler's return and its commit may wait for a worker thread (see
+service_kit.routing.CommitFirstRoute). Real server, real sockets, more requests in flight than workers."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+import auth_service
+from auth_service.config import Settings
+from auth_service.main import create_app
+from service_kit.migrations import upgrade_to_head
+from tests.support.concurrency import burst
+from tests.support.servers import serving
+from tests.support.users import AUTH, register
+
+IN_FLIGHT = 80  # twice the default threadpool
+
+
+@pytest.fixture(scope="module")
+def sqlite_auth(tmp_path_factory):
+    settings = Settings(APP_ENV="test", LOG_LEVEL="WARNING", VAR_DIR=tmp_path_factory.mktemp("sqlite-auth"))
+    upgrade_to_head(settings, Path(auth_service.__file__).parent / "migrations")
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+class TestBurstOnSqlite:
+    def test_more_logins_than_workers_all_succeed(self, sqlite_auth):
+        account = register(sqlite_auth)
+        body = {"email": account.email, "password": account.password}
+        responses = burst(lambda _: sqlite_auth.post(f"{AUTH}/login", json=body), range(IN_FLIGHT))
+        assert [r.status_code for r in responses] == [200] * IN_FLIGHT
