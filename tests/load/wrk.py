@@ -1,0 +1,92 @@
+"""wrk, driven from Python: one scenario at a time against the gateway, a JSON summary back."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# wrk's Lua hooks: `request` builds each request, `done` prints the summary as one JSON line.
+_SUMMARY = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    method: str = "GET"
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def lua(self) -> str:
+        headers = "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in self.headers)
+        body = f"wrk.body = {json.dumps(self.body)}\n" if self.body is not None else ""
+        return f'wrk.method = "{self.method}"\n{headers}{body}{_SUMMARY}'
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: str
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def require_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("make bench needs wrk: apt-get install wrk")
+    return path
+
+
+def run(base_url: str, scenario: Scenario, *, seconds: int, connections: int, threads: int = 1) -> Result:
+    """Load `scenario` for `seconds` with `connections` open connections; wrk's own figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "scenario.lua"
+        script.write_text(scenario.lua())
+        completed = subprocess.run(
+            [
+                require_wrk(),
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                base_url + scenario.path,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    return Result(
+        scenario=scenario.name,
+        requests=summary["requests"],
+        seconds=summary["duration_us"] / 1e6,
+        non_2xx=summary["non_2xx"],
+        socket_errors=summary["socket_errors"],
+        p50_ms=summary["p50_us"] / 1000,
+        p90_ms=summary["p90_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+    )
