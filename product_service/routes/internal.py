@@ -12,23 +12,21 @@ A reservation body (`ReservationRead`) is `{order_id, status, items: [{product_i
 created_at, released_at}`; `status` is `held` (the items' stock is taken) or `released` (given back, or never
 taken: see release). `unit_price` is a decimal string with two places; `name` and `unit_price` are the product's
 at the moment its stock was taken. Errors use the fleet's envelope `{"error": {"code", "message", "details",
-"request_id"}}`.
-
-Routes say `response_model=None` and document their model under `responses`, so the transaction commits without
-waiting for a worker thread (see routes/public.py for why that matters under contention)."""
+"request_id"}}`."""
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from product_service import service
 from product_service.dependencies import OrderId
 from product_service.schemas import ReservationCreate, ReservationRead
 from service_kit.db import SessionDep
+from service_kit.routing import ServiceRouter
 
 PREFIX = "/internal/reservations"
 
-router = APIRouter(prefix=PREFIX, tags=["internal: stock reservations (order service only)"])
+router = ServiceRouter(prefix=PREFIX, tags=["internal: stock reservations (order service only)"])
 
 _CREDENTIAL: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {"description": "No service credential (`code: unauthorized`)."},
@@ -39,7 +37,7 @@ _CREDENTIAL: dict[int | str, dict[str, Any]] = {
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=None,
+    response_model=ReservationRead,
     responses={
         **_CREDENTIAL,
         status.HTTP_201_CREATED: {"model": ReservationRead, "description": "This call took the stock."},
@@ -76,10 +74,9 @@ def create_reservation(session: SessionDep, reservation_in: ReservationCreate, r
 
 @router.get(
     "/{order_id}",
-    response_model=None,
+    response_model=ReservationRead,
     responses={
         **_CREDENTIAL,
-        status.HTTP_200_OK: {"model": ReservationRead},
         status.HTTP_404_NOT_FOUND: {"description": "`code: not_found`: nothing was ever reserved or released."},
     },
 )
@@ -91,8 +88,8 @@ def get_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
 
 @router.post(
     "/{order_id}/release",
-    response_model=None,
-    responses={**_CREDENTIAL, status.HTTP_200_OK: {"model": ReservationRead}},
+    response_model=ReservationRead,
+    responses=_CREDENTIAL,
 )
 def release_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
     """Give the order's stock back: exactly once however often it is called, each product's `version` bumped.

@@ -1,15 +1,12 @@
 """The product endpoints of API.md. Reads are public; writes need an admin (applied where `router` is
 included). Thin: parse, call the service, shape the response with its ETag.
 
-Every route says `response_model=None` and documents its model under `responses`: FastAPI validates a sync
-handler's return against a response_model on a worker thread, *before* the request's session commits. Under
-contention every worker can be held by requests waiting for a lock this request holds (a product row on
-MariaDB; the whole database on SQLite, where every transaction begins IMMEDIATE), so the commit that would free
-them never runs and they all time out. Handlers build their models themselves, so nothing is lost."""
+Routers are `ServiceRouter`s: a handler's answer goes out after its commit with no wait for a worker thread
+in between (under contention, every worker can be waiting for this request's row lock)."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from product_service import preconditions, service
 from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
@@ -18,12 +15,13 @@ from product_service.preconditions import etag
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
 from service_kit.db import SessionDep
 from service_kit.pagination import Page
+from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/products"
 
 # Anyone may read; `router`'s writes are for admins only.
-open_router = APIRouter(prefix=PREFIX, tags=["products"])
-router = APIRouter(prefix=PREFIX, tags=["products"])
+open_router = ServiceRouter(prefix=PREFIX, tags=["products"])
+router = ServiceRouter(prefix=PREFIX, tags=["products"])
 
 _STALE: dict[int | str, dict[str, Any]] = {
     status.HTTP_409_CONFLICT: {"description": "The body's `version` is stale; `details.current_version` says which."},
@@ -37,7 +35,7 @@ def _read(product: Product, response: Response) -> ProductRead:
     return ProductRead.model_validate(product)
 
 
-@open_router.get("", response_model=None, responses={status.HTTP_200_OK: {"model": Page[ProductRead]}})
+@open_router.get("", response_model=Page[ProductRead])
 def list_products(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -51,11 +49,8 @@ def list_products(
 
 @open_router.get(
     "/{product_id}",
-    response_model=None,
-    responses={
-        status.HTTP_200_OK: {"model": ProductRead},
-        status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."},
-    },
+    response_model=ProductRead,
+    responses={status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."}},
 )
 def get_product(
     session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
@@ -67,12 +62,7 @@ def get_product(
     return _read(product, response)
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=None,
-    responses={status.HTTP_201_CREATED: {"model": ProductRead}},
-)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead)
 def create_product(session: SessionDep, product_in: ProductCreate, response: Response) -> ProductRead:
     """A new product at version 1, with its `Location` and `ETag`."""
     product = service.create(session, product_in=product_in)
@@ -80,7 +70,7 @@ def create_product(session: SessionDep, product_in: ProductCreate, response: Res
     return _read(product, response)
 
 
-@router.put("/{product_id}", response_model=None, responses={status.HTTP_200_OK: {"model": ProductRead}, **_STALE})
+@router.put("/{product_id}", response_model=ProductRead, responses=_STALE)
 def replace_product(
     session: SessionDep, product_id: ProductId, product_in: ProductReplace, response: Response, if_match: IfMatch = None
 ) -> ProductRead:
@@ -90,7 +80,7 @@ def replace_product(
     return _read(product, response)
 
 
-@router.patch("/{product_id}", response_model=None, responses={status.HTTP_200_OK: {"model": ProductRead}, **_STALE})
+@router.patch("/{product_id}", response_model=ProductRead, responses=_STALE)
 def update_product(
     session: SessionDep, product_id: ProductId, product_in: ProductUpdate, response: Response, if_match: IfMatch = None
 ) -> ProductRead:
@@ -103,7 +93,6 @@ def update_product(
 @router.delete(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    response_model=None,
     responses={status.HTTP_412_PRECONDITION_FAILED: _STALE[status.HTTP_412_PRECONDITION_FAILED]},
 )
 def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch = None) -> Response:

@@ -1,0 +1,42 @@
+"""Every product route answers only after its commit, with no wait for a worker thread in between (ServiceRouter),
+and still documents what it returns."""
+
+import pytest
+from fastapi.routing import APIRoute
+
+from product_service.config import Settings
+from product_service.main import create_app
+from product_service.routes import internal, public
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    return create_app(Settings(APP_ENV="test", DB_HOST=None, VAR_DIR=tmp_path_factory.mktemp("var")))
+
+
+def _service_routes() -> list[APIRoute]:
+    routers = (public.open_router, public.router, internal.router)
+    routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
+    assert len(routes) == 9
+    return routes
+
+
+class TestRoutes:
+    def test_no_route_validates_its_return_on_a_worker_thread(self, app):
+        assert [route.path for route in _service_routes() if route.response_field is not None] == []
+
+    def test_every_route_with_a_body_documents_its_model(self, app):
+        document = app.openapi()
+        for route in _service_routes():
+            for method in route.methods or ():
+                if route.status_code == 204:
+                    continue
+                answer = document["paths"][route.path][method.lower()]["responses"][str(route.status_code or 200)]
+                assert "$ref" in str(answer["content"]["application/json"]["schema"]), (method, route.path)
+
+    def test_internal_routes_document_the_service_credential(self, app):
+        document = app.openapi()
+        for path, operations in document["paths"].items():
+            if path.startswith("/internal/"):
+                for operation in operations.values():
+                    assert {"ServiceToken"} <= {name for scheme in operation["security"] for name in scheme}
