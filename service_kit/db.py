@@ -17,7 +17,6 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
-    text,
 )
 from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.engine.interfaces import Dialect
@@ -118,10 +117,23 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
-    def ping(self) -> None:
-        """Raise if the database does not answer."""
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    def answers(self) -> bool:
+        """Whether the database answers a trivial query. Straight on the driver's connection, outside any
+        transaction: on SQLite a SQLAlchemy transaction would BEGIN IMMEDIATE and queue behind writers."""
+        try:
+            connection = self.engine.raw_connection()
+        except Exception:  # any failure to connect means "not ready"; the driver's error classes differ
+            return False
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception:
+            connection.invalidate()
+            return False
+        finally:
+            connection.close()
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,7 +1,6 @@
 """Liveness and readiness, the same on every service (probes hit these, not the gateway)."""
 
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import SQLAlchemyError
 
 from service_kit.db import Database
 from service_kit.errors import ServiceUnavailable
@@ -19,8 +18,6 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> dict[str, str]:
     """The process can serve: its database answers (else 503)."""
     database: Database = request.app.state.database
-    try:
-        database.ping()
-    except SQLAlchemyError as exc:
-        raise ServiceUnavailable("The database does not answer.", details={"database": "unreachable"}) from exc
+    if not database.answers():
+        raise ServiceUnavailable("The database does not answer.", details={"database": "unreachable"})
     return {"status": "ready"}

@@ -99,28 +99,28 @@ def settled(api: httpx.Client, admin: Account) -> list[dict[str, Any]]:
     return snapshot[0]
 
 
-def assert_invariant(api: httpx.Client, admin: Account, product: dict[str, Any]) -> None:
+def assert_invariant(api: httpx.Client, admin: Account, item: dict[str, Any]) -> None:
     """stock_now == stock_initial - sum(quantity of confirmed orders' lines), as API.md states it."""
     orders = settled(api, admin)
-    stock_now = get_product(api, product["id"])["stock"]
-    assert stock_now == product["stock"] - confirmed_quantity(orders, product["id"])
+    stock_now = get_product(api, item["id"])["stock"]
+    assert stock_now == item["stock"] - confirmed_quantity(orders, item["id"])
 
 
 class TestFlashSale:
     def test_forty_users_three_orders_each_against_fifty_in_stock(self, api, admin):
-        product = create_product(api, admin.headers, stock=50, price="5.00")
+        item = create_product(api, admin.headers, stock=50, price="5.00")
         users = [signed_up(api) for _ in range(40)]
         responses = burst(
-            lambda user: api.post(ORDERS, json=order_body(product["id"]), headers=user.headers),
+            lambda user: api.post(ORDERS, json=order_body(item["id"]), headers=user.headers),
             [user for user in users for _ in range(3)],
         )
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [201] * 50 + [409] * 70, statuses
         assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {"out_of_stock"}
-        assert get_product(api, product["id"])["stock"] == 0
+        assert get_product(api, item["id"])["stock"] == 0
         orders = settled(api, admin)
-        confirmed = [o for o in orders if o["status"] == "confirmed" and o["items"][0]["product_id"] == product["id"]]
-        assert len(confirmed) == 50 and confirmed_quantity(orders, product["id"]) == 50
+        confirmed = [o for o in orders if o["status"] == "confirmed" and o["items"][0]["product_id"] == item["id"]]
+        assert len(confirmed) == 50 and confirmed_quantity(orders, item["id"]) == 50
 
 
 class TestTwoLineOrder:
@@ -135,28 +135,28 @@ class TestTwoLineOrder:
 
 class TestProductServiceOutage:
     def test_orders_get_503_fast_then_work_again_when_it_is_back(self, api, admin, fleet: RunningFleet):
-        product = create_product(api, admin.headers, stock=10)
+        item = create_product(api, admin.headers, stock=10)
         user = signed_up(api)
         fleet.stop_program("product-1")
         fleet.stop_program("product-2")
         try:
-            response = api.post(ORDERS, json=order_body(product["id"]), headers=user.headers)
+            response = api.post(ORDERS, json=order_body(item["id"]), headers=user.headers)
             assert_error(response, 503, "dependency_unavailable")
             assert response.elapsed.total_seconds() < 2.0, response.elapsed
         finally:
             fleet.start_program("product-1")
             fleet.start_program("product-2")
-        assert get_product(api, product["id"])["stock"] == 10
+        assert get_product(api, item["id"])["stock"] == 10
         # Without restarting anything, the next orders go through.
         placed: list[httpx.Response] = []
 
         def one_goes_through() -> bool:
-            placed.append(api.post(ORDERS, json=order_body(product["id"]), headers=user.headers))
+            placed.append(api.post(ORDERS, json=order_body(item["id"]), headers=user.headers))
             return placed[-1].status_code == 201
 
         wait_until(one_goes_through, timeout=30, what="an order to be placed after the outage")
-        assert get_product(api, product["id"])["stock"] == 9
-        assert_invariant(api, admin, product)
+        assert get_product(api, item["id"])["stock"] == 9
+        assert_invariant(api, admin, item)
 
 
 @dataclass
@@ -204,8 +204,8 @@ class OrderStream:
 
 class TestReplicasKilledDuringOrders:
     def test_every_201_order_is_confirmed_and_the_invariant_holds(self, api, admin, fleet: RunningFleet):
-        product = create_product(api, admin.headers, stock=1_000_000)
-        stream = OrderStream(fleet.gateway_url, [signed_up(api) for _ in range(4)], product["id"])
+        item = create_product(api, admin.headers, stock=1_000_000)
+        stream = OrderStream(fleet.gateway_url, [signed_up(api) for _ in range(4)], item["id"])
         stream.start()
         try:
             wait_until(lambda: stream.done >= 20, timeout=60, what="orders to flow")
@@ -222,38 +222,36 @@ class TestReplicasKilledDuringOrders:
         for order_id in stream.created:
             order = api.get(f"{ORDERS}/{order_id}", headers=admin.headers)
             assert order.status_code == 200 and order.json()["status"] == "confirmed", order.text
-        assert_invariant(api, admin, product)
+        assert_invariant(api, admin, item)
 
 
 class TestIdempotencyThroughTheFleet:
     def test_key_replayed_sequentially_and_concurrently_takes_stock_once(self, api, admin):
-        product = create_product(api, admin.headers, stock=10)
+        item = create_product(api, admin.headers, stock=10)
         user = signed_up(api)
         headers = {**user.headers, "Idempotency-Key": uuid.uuid4().hex}
-        first = api.post(ORDERS, json=order_body(product["id"], 2), headers=headers)
-        again = api.post(ORDERS, json=order_body(product["id"], 2), headers=headers)
-        burst_of_replays = burst(
-            lambda _: api.post(ORDERS, json=order_body(product["id"], 2), headers=headers), range(10)
-        )
+        first = api.post(ORDERS, json=order_body(item["id"], 2), headers=headers)
+        again = api.post(ORDERS, json=order_body(item["id"], 2), headers=headers)
+        burst_of_replays = burst(lambda _: api.post(ORDERS, json=order_body(item["id"], 2), headers=headers), range(10))
         assert first.status_code == 201 and again.status_code == 200
         assert {r.status_code for r in burst_of_replays} == {200}
         assert {r.json()["id"] for r in [again, *burst_of_replays]} == {first.json()["id"]}
-        assert get_product(api, product["id"])["stock"] == 8
+        assert get_product(api, item["id"])["stock"] == 8
 
     def test_a_concurrent_first_use_of_a_key_creates_one_order(self, api, admin):
-        product = create_product(api, admin.headers, stock=10)
+        item = create_product(api, admin.headers, stock=10)
         user = signed_up(api)
         headers = {**user.headers, "Idempotency-Key": uuid.uuid4().hex}
-        responses = burst(lambda _: api.post(ORDERS, json=order_body(product["id"]), headers=headers), range(10))
+        responses = burst(lambda _: api.post(ORDERS, json=order_body(item["id"]), headers=headers), range(10))
         assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
-        assert get_product(api, product["id"])["stock"] == 9
+        assert get_product(api, item["id"])["stock"] == 9
 
 
 class TestOtherUsersOrders:
     def test_are_not_found_on_get_and_cancel(self, api, admin):
-        product = create_product(api, admin.headers, stock=5)
+        item = create_product(api, admin.headers, stock=5)
         owner, stranger = signed_up(api), signed_up(api)
-        order = api.post(ORDERS, json=order_body(product["id"]), headers=owner.headers).json()
+        order = api.post(ORDERS, json=order_body(item["id"]), headers=owner.headers).json()
         assert_error(api.get(f"{ORDERS}/{order['id']}", headers=stranger.headers), 404, "not_found")
         assert_error(api.post(f"{ORDERS}/{order['id']}/cancel", headers=stranger.headers), 404, "not_found")
         assert api.get(f"{ORDERS}/{order['id']}", headers=owner.headers).json()["status"] == "confirmed"

@@ -129,14 +129,19 @@ class TestHealth:
     def test_readyz_answers_when_the_database_does(self, client):
         assert client.get("/readyz").status_code == 200
 
-    def test_readyz_is_503_when_the_database_does_not(self, client, monkeypatch):
-        def refuse(*_args, **_kwargs):
-            raise __import__("sqlalchemy").exc.OperationalError("SELECT 1", {}, Exception("down"))
-
-        monkeypatch.setattr(client.app.state.database, "ping", refuse)
-        response = client.get("/readyz")
+    def test_readyz_is_503_when_the_database_does_not(self, tmp_path):
+        app = _app(tmp_path)
+        (tmp_path / "kit_test.sqlite3").mkdir()  # a directory where the database file should be
+        with TestClient(app, raise_server_exceptions=False) as broken:
+            response = broken.get("/readyz")
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "service_unavailable"
+
+    def test_readyz_does_not_queue_behind_a_writer_on_sqlite(self, client):
+        database = client.app.state.database
+        with database.engine.begin() as writer:  # BEGIN IMMEDIATE: holds the file's write lock
+            writer.execute(text("CREATE TABLE IF NOT EXISTS busy (x INTEGER)"))
+            assert client.get("/readyz").status_code == 200
 
     def test_openapi_is_served_under_the_api_prefix(self, client):
         assert client.get("/api/v0/kit/openapi.json").status_code == 200
