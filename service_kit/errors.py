@@ -8,6 +8,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -161,8 +163,16 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, status, _code_for_status(status), message, headers=exc.headers)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Not the client's fault and not a bug: the database is down, overloaded, or out of connections.
+    log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+    return error_response(request, 503, ServiceUnavailable.code, "The database is unavailable; try again.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every failure in the envelope (the unexpected ones: see RequestContextMiddleware)."""
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)

@@ -27,8 +27,9 @@ class ServiceSettings(BaseSettings):
     DB_PORT: int = 3306
     DB_USER: str = "root"
     DB_PASS: SecretStr = SecretStr("")
-    DB_POOL_SIZE: int = 10
-    DB_MAX_OVERFLOW: int = 20
+    # Per replica: 6 replicas at 5 + 10 stay well inside MySQL's default max_connections (151).
+    DB_POOL_SIZE: int = 5
+    DB_MAX_OVERFLOW: int = 10
     DB_CONNECT_TIMEOUT_SECONDS: int = 3
 
     # Access-token verification: a configured public key, else the auth service's JWKS.

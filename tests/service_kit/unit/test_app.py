@@ -151,3 +151,20 @@ def test_sqlite_default_uses_wal(tmp_path):
     app = _app(tmp_path)
     with app.state.database.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+class TestDatabaseTrouble:
+    def test_an_unreachable_database_mid_request_is_a_503_envelope(self, tmp_path):
+        from sqlalchemy.exc import OperationalError
+
+        app = _app(tmp_path)
+
+        @app.get("/api/v0/kit/query")
+        def query() -> None:
+            raise OperationalError("SELECT 1", {}, Exception("Can't connect to MySQL server"))
+
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+            response = test_client.get("/api/v0/kit/query")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert "MySQL" not in response.text
