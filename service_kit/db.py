@@ -87,7 +87,7 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: URL, *, pool_size: int = 5, max_overflow: int = 10, connect_timeout: int = 3) -> Engine:
+def create_db_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 5, connect_timeout: int = 3) -> Engine:
     """An engine tuned for the backend in `url`."""
     if url.get_backend_name() == "sqlite":
         if url.database:
