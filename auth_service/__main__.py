@@ -1,6 +1,4 @@
-from pathlib import Path
-
-from auth_service.config import settings
+from auth_service.config import MIGRATIONS_DIR, settings
 from service_kit.cli import run
 
 
@@ -24,4 +22,4 @@ def seed() -> None:
 
 
 if __name__ == "__main__":
-    run("auth_service", settings, migrations_dir=Path(__file__).parent / "migrations", after_migrations=seed)
+    run("auth_service", settings, migrations_dir=MIGRATIONS_DIR, after_migrations=seed)

@@ -33,3 +33,5 @@ class Settings(ServiceSettings):
 
 
 settings = Settings()
+# The Alembic migrations of this service's database (prestart applies them, /readyz expects them).
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -1,6 +1,6 @@
 from fastapi import Depends, FastAPI
 
-from auth_service.config import Settings, settings
+from auth_service.config import MIGRATIONS_DIR, Settings, settings
 from auth_service.routes import public
 from auth_service.security import signer_for
 from service_kit.app import create_service_app
@@ -14,6 +14,7 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         name="auth_service",
         settings=app_settings,
+        migrations_dir=MIGRATIONS_DIR,
         api_prefix=public.PREFIX,
         key_source=signer.key_source(),
         description="Users, passwords, access and refresh tokens, roles.",

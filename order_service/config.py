@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from service_kit.settings import ServiceSettings
 
 
@@ -23,3 +25,5 @@ class Settings(ServiceSettings):
 
 
 settings = Settings()
+# The Alembic migrations of this service's database (prestart applies them, /readyz expects them).
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"

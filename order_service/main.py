@@ -4,7 +4,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from order_service.clients.product import ProductClient
-from order_service.config import Settings, settings
+from order_service.config import MIGRATIONS_DIR, Settings, settings
 from order_service.flows import Reconciler
 from order_service.routes import public
 from service_kit.app import create_service_app
@@ -42,6 +42,7 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         name="order_service",
         settings=app_settings,
+        migrations_dir=MIGRATIONS_DIR,
         api_prefix=public.PREFIX,
         lifespan=lifespan,
         description="Orders placed against the product service's stock; history; cancellation.",

@@ -1,6 +1,6 @@
 from fastapi import Depends, FastAPI
 
-from product_service.config import Settings, settings
+from product_service.config import MIGRATIONS_DIR, Settings, settings
 from product_service.routes import internal, public
 from service_kit.app import create_service_app
 from service_kit.auth import admin_user, service_caller
@@ -13,6 +13,7 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         name="product_service",
         settings=app_settings or settings,
+        migrations_dir=MIGRATIONS_DIR,
         api_prefix=PREFIX,
         description="The catalogue, with optimistic locking (ETag / If-Match / version), and the stock "
         "reservations the order service makes through /internal/ (never routed by the gateway).",

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from service_kit.errors import install_error_handlers
 from service_kit.health import router as health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import RequestContextMiddleware
+from service_kit.migrations import SchemaVersions
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -38,6 +40,7 @@ def create_service_app(
     name: str,
     settings: ServiceSettings,
     api_prefix: str,
+    migrations_dir: Path | None = None,
     key_source: KeySource | None = None,
     lifespan: Lifespan | None = None,
     description: str = "",
@@ -71,6 +74,8 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.database = database
+    # /readyz holds a replica back until its database is migrated for this code.
+    app.state.schema_versions = SchemaVersions.of(migrations_dir) if migrations_dir else None
     app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

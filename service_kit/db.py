@@ -118,22 +118,38 @@ class Database:
         return self.sessions()
 
     def answers(self) -> bool:
-        """Whether the database answers a trivial query. Straight on the driver's connection, outside any
-        transaction: on SQLite a SQLAlchemy transaction would BEGIN IMMEDIATE and queue behind writers."""
+        """Whether the database answers a trivial query."""
         try:
-            connection = self.engine.raw_connection()
-        except Exception:  # any failure to connect means "not ready"; the driver's error classes differ
+            self._query_outside_transaction("SELECT 1")
+        except Exception:  # any failure means "no"; the drivers' error classes differ
             return False
+        return True
+
+    def migration_revision(self) -> str | None:
+        """The Alembic revision the database is at; None if it was never migrated."""
+        try:
+            revision = self._query_outside_transaction("SELECT version_num FROM alembic_version")
+        except Exception:  # no alembic_version table yet
+            return None
+        return str(revision) if revision is not None else None
+
+    def _query_outside_transaction(self, sql: str) -> Any:
+        """The first column of the first row, straight on the driver's connection: on SQLite a SQLAlchemy
+        transaction would BEGIN IMMEDIATE and queue behind writers, which a probe must never do."""
+        connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
-            cursor.execute("SELECT 1")
-            cursor.close()
+            try:
+                cursor.execute(sql)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         except Exception:
             connection.invalidate()
-            return False
+            raise
         finally:
             connection.close()
-        return True
+        return row[0] if row else None
 
     def dispose(self) -> None:
         self.engine.dispose()
