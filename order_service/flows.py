@@ -75,7 +75,7 @@ def place_order(
     if not created:
         return Placed(order, created=False)
     try:
-        reservation = products.reserve(order.id, quantities)
+        reservation = products.reserve(order.reservation_id, quantities)
     except (OutOfStock, ProductRejected, ProductRefused) as refusal:
         _fail(database, order.id, code=refusal.error_code, released=True)
         raise
@@ -103,14 +103,14 @@ def cancel_order(database: Database, products: ProductClient, *, order_id: int, 
         if order.status is not OrderStatus.CANCELLED:
             raise OrderNotCancellable(details={"status": order.status.value})
         return order
-    _try_release(database, products, order_id)
+    _try_release(database, products, order)
     return _reload(database, order_id)
 
 
 def reconcile(database: Database, products: ProductClient, *, pending_timeout: float) -> None:
     """Settle what dead replicas and outages left behind: fail placements abandoned while pending, then
     deliver every release still owed. Safe to run on every replica at once: each step is conditional,
-    and releases are idempotent by order id."""
+    and releases are idempotent (by the order's reservation id)."""
     pending_before = utcnow() - timedelta(seconds=pending_timeout)
     with database.session() as session:
         abandoned = repository.list_abandoned(session, pending_before=pending_before)
@@ -122,8 +122,8 @@ def reconcile(database: Database, products: ProductClient, *, pending_timeout: f
                 log.warning("order_abandoned", order_id=order_id)
     with database.session() as session:
         owed = repository.list_release_owed(session)
-    for order_id in owed:
-        if not _try_release(database, products, order_id):
+    for order in owed:
+        if not _try_release(database, products, order):
             return  # the product service is still away; the next pass tries again
 
 
@@ -181,7 +181,8 @@ def _start(
                     )
                 return order, True
             except IntegrityError:
-                assert idempotency_key is not None  # only the key is unique
+                if idempotency_key is None:
+                    raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
                 existing = repository.get_by_idempotency_key(session, user_id=user_id, idempotency_key=idempotency_key)
         if existing is not None:
             if existing.request_fingerprint != fingerprint:
@@ -208,15 +209,15 @@ def _fail(database: Database, order_id: int, *, code: str, released: bool) -> No
         repository.fail(session, order_id=order_id, code=code, released=released)
 
 
-def _try_release(database: Database, products: ProductClient, order_id: int) -> bool:
+def _try_release(database: Database, products: ProductClient, order: Order) -> bool:
     """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
     try:
-        products.release(order_id)
+        products.release(order.reservation_id)
     except (ProductUnavailable, ProductRefused):
-        log.warning("release_deferred", order_id=order_id)
+        log.warning("release_deferred", order_id=order.id)
         return False
     with database.session() as session, session.begin():
-        repository.mark_released(session, order_id=order_id)
+        repository.mark_released(session, order_id=order.id)
     return True
 
 

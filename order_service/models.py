@@ -34,6 +34,9 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
+    # The key the product service files this order's stock under: random, not the id, so that a restored
+    # or reset ordersDB handing out old ids again can never meet the reservations of the orders it lost.
+    reservation_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     status: Mapped[OrderStatus] = mapped_column(
         Enum(OrderStatus, native_enum=False, length=16, values_callable=lambda statuses: [s.value for s in statuses])
     )

@@ -1,5 +1,6 @@
 """All SQL of the order service."""
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -40,9 +41,11 @@ def create_pending(
     idempotency_key: str | None,
     fingerprint: str,
 ) -> Order:
-    """Insert a pending order and its lines; IntegrityError if the user already used the key."""
+    """Insert a pending order and its lines; IntegrityError if the user already used the key (or, about
+    once in 10^18 inserts, if the random reservation id is taken)."""
     order = Order(
         user_id=user_id,
+        reservation_id=secrets.randbits(63) or 1,  # a positive BIGINT; a clash fails the unique index
         status=OrderStatus.PENDING,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
@@ -116,10 +119,10 @@ def list_abandoned(session: Session, *, pending_before: datetime, limit: int = 1
     return session.scalars(statement).all()
 
 
-def list_release_owed(session: Session, *, limit: int = 100) -> Sequence[int]:
-    """Ids of failed or cancelled orders whose stock the product service has not yet confirmed given back."""
+def list_release_owed(session: Session, *, limit: int = 100) -> Sequence[Order]:
+    """Failed or cancelled orders whose stock the product service has not yet confirmed given back."""
     statement = (
-        select(Order.id)
+        select(Order)
         .where(Order.status.in_([OrderStatus.FAILED, OrderStatus.CANCELLED]), Order.released_at.is_(None))
         .order_by(Order.id)
         .limit(limit)

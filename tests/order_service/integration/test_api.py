@@ -227,7 +227,7 @@ class TestReconciler:
             order = repository.create_pending(
                 session, user_id=ALICE, quantities={product["id"]: 3}, idempotency_key=None, fingerprint="x"
             )
-        client.reserve(order.id, {product["id"]: 3})  # the replica died right after this call
+        client.reserve(order.reservation_id, {product["id"]: 3})  # the replica died right after this call
         assert get_product(products, product["id"])["stock"] == 7
         flows.reconcile(order_database, client, pending_timeout=0)
         assert get_product(products, product["id"])["stock"] == 10
