@@ -17,8 +17,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from product_service.models import StockReservation
+from service_kit.db import MAX_ID
 
-MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist, so they are rejected before any query
 MAX_STOCK = 1_000_000_000
 MAX_ITEMS_PER_RESERVATION = 100
 CENT = Decimal("0.01")

@@ -36,6 +36,9 @@ NAMING_CONVENTION = {
 
 # 64-bit ids on MySQL; SQLite only auto-increments a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a BIGINT holds: anything larger names nothing, and is refused before it reaches a query
+# (SQLite's driver would overflow on it).
+MAX_ID = 2**63 - 1
 
 
 def new_metadata() -> MetaData:

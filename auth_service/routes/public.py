@@ -1,6 +1,8 @@
 """The auth endpoints of API.md. Thin: parse, call the service, shape the response."""
 
-from fastapi import Response, status
+from typing import Annotated
+
+from fastapi import Path, Response, status
 
 from auth_service import service
 from auth_service.dependencies import SettingsDep, SignerDep
@@ -14,10 +16,12 @@ from auth_service.schemas import (
     UserRead,
 )
 from service_kit.auth import AdminUser, CurrentUser
-from service_kit.db import SessionDep
+from service_kit.db import MAX_ID, SessionDep
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
+
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.")]
 
 # Anyone may call these; the routes below need a token.
 open_router = ServiceRouter(prefix=PREFIX, tags=["auth"])
@@ -67,10 +71,10 @@ def get_me(session: SessionDep, caller: CurrentUser) -> UserRead:
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-def get_user(session: SessionDep, user_id: int, caller: CurrentUser) -> UserRead:
+def get_user(session: SessionDep, user_id: UserId, caller: CurrentUser) -> UserRead:
     return UserRead.model_validate(service.get_user(session, user_id=user_id, caller=caller))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-def update_user_role(session: SessionDep, user_id: int, role_in: RoleUpdate, _admin: AdminUser) -> UserRead:
+def update_user_role(session: SessionDep, user_id: UserId, role_in: RoleUpdate, _admin: AdminUser) -> UserRead:
     return UserRead.model_validate(service.change_role(session, user_id=user_id, role=role_in.role))

@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import Header, Query, Response, status
+from fastapi import Header, Path, Query, Response, status
 
 from order_service import flows, service
 from order_service.dependencies import DatabaseDep, ProductClientDep, SettingsDep
 from order_service.schemas import OrderCreate, OrderRead
 from service_kit.auth import CurrentUser
-from service_kit.db import SessionDep
+from service_kit.db import MAX_ID, SessionDep
 from service_kit.errors import ValidationFailed
 from service_kit.pagination import Page, decode_cursor, encode_cursor
 from service_kit.routing import ServiceRouter
@@ -16,6 +16,8 @@ from service_kit.routing import ServiceRouter
 PREFIX = "/api/v0/orders"
 
 router = ServiceRouter(prefix=PREFIX, tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="The order's id.")]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -64,7 +66,7 @@ def list_orders(
     caller: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    user_id: Annotated[int | None, Query(gt=0, description="Admins only: whose orders.")] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Admins only: whose orders.")] = None,
 ) -> Page[OrderRead]:
     before_id = _cursor_id(cursor)
     orders = service.list_orders(session, caller=caller, user_id=user_id, before_id=before_id, limit=limit + 1)
@@ -74,12 +76,14 @@ def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-def get_order(session: SessionDep, order_id: int, caller: CurrentUser) -> OrderRead:
+def get_order(session: SessionDep, order_id: OrderId, caller: CurrentUser) -> OrderRead:
     return OrderRead.model_validate(service.get_order(session, order_id=order_id, caller=caller))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)
-def cancel_order(order_id: int, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep) -> OrderRead:
+def cancel_order(
+    order_id: OrderId, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep
+) -> OrderRead:
     return OrderRead.model_validate(flows.cancel_order(database, products, order_id=order_id, caller=caller))
 
 

@@ -312,3 +312,9 @@ class TestJwks:
 class TestFirstAdmin:
     def test_exists_and_is_admin(self, api, admin):
         assert api.get(f"{AUTH}/me", headers=admin.headers).json()["role"] == "admin"
+
+
+class TestIdsOutOfRange:
+    @pytest.mark.parametrize("user_id", ["0", "-1", "9223372036854775808", "100000000000000000000"])
+    def test_an_id_no_user_can_have_is_422(self, api, admin, user_id):
+        _assert_envelope(api.get(f"{AUTH}/users/{user_id}", headers=admin.headers), 422, "validation_error")

@@ -252,3 +252,10 @@ class TestReconciler:
         assert get_product(products, product["id"])["stock"] == 10
         with order_database.session() as session:
             assert repository.get(session, order_id=order["id"]).released_at is not None  # type: ignore[union-attr]
+
+
+class TestIdsOutOfRange:
+    @pytest.mark.parametrize("order_id", ["0", "9223372036854775808", "100000000000000000000"])
+    def test_an_id_no_order_can_have_is_422(self, orders, alice, order_id):
+        assert_error(orders.get(f"{ORDERS}/{order_id}", headers=alice), 422, "validation_error")
+        assert_error(orders.post(f"{ORDERS}/{order_id}/cancel", headers=alice), 422, "validation_error")
