@@ -7,7 +7,8 @@ from pydantic_core import PydanticCustomError
 
 from service_kit.auth import Role
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# Printable, one @, a dot in the domain: deliberately loose (no DNS, no special-use TLD rules).
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 
 
 def _normalise_email(value: str) -> str:
@@ -30,7 +31,9 @@ def _password_rules(value: SecretStr) -> SecretStr:
 
 
 Password = Annotated[SecretStr, AfterValidator(_password_rules)]
-Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 
 class UserCreate(BaseModel):

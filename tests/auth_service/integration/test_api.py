@@ -318,3 +318,16 @@ class TestIdsOutOfRange:
     @pytest.mark.parametrize("user_id", ["0", "-1", "9223372036854775808", "100000000000000000000"])
     def test_an_id_no_user_can_have_is_422(self, api, admin, user_id):
         _assert_envelope(api.get(f"{AUTH}/users/{user_id}", headers=admin.headers), 422, "validation_error")
+
+
+class TestControlCharacters:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"username": "ann", "email": "a\u0000b@example.com", "password": "password-123"},
+            {"username": "a\u0007nn", "email": "ann@example.com", "password": "password-123"},
+        ],
+        ids=["nul-in-email", "bell-in-username"],
+    )
+    def test_are_refused_in_names_and_emails(self, api, body):
+        _assert_envelope(api.post(f"{AUTH}/register", json=body), 422, "validation_error")
