@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet.waiting import wait_until
+from fleet.waiting import FleetError, wait_until
 from tests.order_service.integration.test_api import (  # noqa: F401 - collected here again, through nginx
     TestCancelOrder,
     TestIdempotencyKey,
@@ -100,10 +100,23 @@ def settled(api: httpx.Client, admin: Account) -> list[dict[str, Any]]:
 
 
 def assert_invariant(api: httpx.Client, admin: Account, item: dict[str, Any]) -> None:
-    """stock_now == stock_initial - sum(quantity of confirmed orders' lines), as API.md states it."""
-    orders = settled(api, admin)
-    stock_now = get_product(api, item["id"])["stock"]
-    assert stock_now == item["stock"] - confirmed_quantity(orders, item["id"])
+    """stock_now == stock_initial - sum(quantity of confirmed orders' lines), as API.md states it, once
+    requests have settled: no order pending, and every release a failed placement owes delivered by the
+    reconciler (it runs every few seconds). Stock lost or invented for good never satisfies it."""
+    seen: dict[str, int] = {}
+
+    def holds() -> bool:
+        orders = all_orders(api, admin)
+        if any(order["status"] == "pending" for order in orders):
+            return False
+        seen["stock_now"] = get_product(api, item["id"])["stock"]
+        seen["confirmed"] = confirmed_quantity(orders, item["id"])
+        return seen["stock_now"] == item["stock"] - seen["confirmed"]
+
+    try:
+        wait_until(holds, timeout=90, what="the stock invariant to hold")
+    except FleetError:
+        pytest.fail(f"stock invariant broken for good: started {item['stock']}, {seen}", pytrace=False)
 
 
 class TestFlashSale:
