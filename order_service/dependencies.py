@@ -4,12 +4,6 @@ from fastapi import Depends, Request
 
 from order_service.clients.product import ProductClient
 from order_service.config import Settings
-from service_kit.db import Database
-
-
-def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
 
 
 def get_product_client(request: Request) -> ProductClient:
@@ -22,6 +16,5 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
 ProductClientDep = Annotated[ProductClient, Depends(get_product_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -9,6 +9,7 @@ from order_service.exceptions import OrderNotFound
 from order_service.models import Order
 from service_kit.auth import Principal
 from service_kit.errors import Forbidden
+from service_kit.pagination import id_from_cursor, keyset_page
 
 
 def get_order(session: Session, *, order_id: int, caller: Principal) -> Order:
@@ -20,11 +21,14 @@ def get_order(session: Session, *, order_id: int, caller: Principal) -> Order:
 
 
 def list_orders(
-    session: Session, *, caller: Principal, user_id: int | None, before_id: int | None, limit: int
-) -> Sequence[Order]:
-    """The caller's orders newest first; an admin may read anyone's (`user_id`) or everyone's (None)."""
+    session: Session, *, caller: Principal, user_id: int | None, cursor: str | None, limit: int
+) -> tuple[Sequence[Order], str | None]:
+    """A page of the caller's orders newest first, and the next page's cursor; an admin may read anyone's
+    (`user_id`) or everyone's (None)."""
     if not caller.is_admin:
         if user_id not in (None, caller.id):
             raise Forbidden("Only an admin may list another user's orders.")
         user_id = caller.id
-    return repository.list(session, user_id=user_id, before_id=before_id, limit=limit)
+    before_id = id_from_cursor(cursor) if cursor else None
+    rows = repository.list(session, user_id=user_id, before_id=before_id, limit=limit + 1)
+    return keyset_page(rows, limit=limit, id_of=lambda order: order.id)

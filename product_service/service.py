@@ -23,7 +23,7 @@ from product_service.preconditions import Precondition
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
 from service_kit.db import is_deadlock, utcnow
 from service_kit.errors import DependencyUnavailable
-from service_kit.pagination import decode_cursor, encode_cursor, invalid_cursor
+from service_kit.pagination import id_from_cursor, keyset_page
 
 log = structlog.get_logger(__name__)
 
@@ -47,20 +47,9 @@ def list(
     session: Session, *, limit: int, cursor: str | None, name_contains: str | None
 ) -> tuple[Sequence[Product], str | None]:
     """A page of products in id order, and the cursor of the next page (None on the last)."""
-    after_id = after_id_from(cursor) if cursor else None
+    after_id = id_from_cursor(cursor) if cursor else None
     rows = repository.list(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)
-    page = rows[:limit]
-    next_cursor = encode_cursor({"id": page[-1].id}) if len(rows) > limit else None
-    return page, next_cursor
-
-
-def after_id_from(cursor: str) -> int:
-    """The last id the previous page showed; 422 for a cursor we did not issue."""
-    key = decode_cursor(cursor)
-    after_id = key.get("id")
-    if set(key) != {"id"} or type(after_id) is not int or not 0 < after_id < 2**63:
-        raise invalid_cursor()
-    return after_id
+    return keyset_page(rows, limit=limit, id_of=lambda product: product.id)
 
 
 def create(session: Session, *, product_in: ProductCreate) -> Product:

@@ -173,10 +173,18 @@ def is_deadlock(exc: DBAPIError) -> bool:
     return bool(args) and args[0] == _MYSQL_DEADLOCK
 
 
+def get_database(request: Request) -> Database:
+    """The service's database itself, for a flow that owns its transactions (see order_service.flows)."""
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed when the handler returns, rolled back on any exception."""
-    database: Database = request.app.state.database
-    session = database.session()
+    session = get_database(request).session()
     try:
         yield session
         session.commit()

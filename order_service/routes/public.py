@@ -5,12 +5,11 @@ from typing import Annotated
 from fastapi import Header, Path, Query, Response, status
 
 from order_service import flows, service
-from order_service.dependencies import DatabaseDep, ProductClientDep, SettingsDep
+from order_service.dependencies import ProductClientDep, SettingsDep
 from order_service.schemas import OrderCreate, OrderRead
 from service_kit.auth import CurrentUser
-from service_kit.db import MAX_ID, SessionDep
-from service_kit.errors import ValidationFailed
-from service_kit.pagination import Page, decode_cursor, encode_cursor
+from service_kit.db import MAX_ID, DatabaseDep, SessionDep
+from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/orders"
@@ -68,11 +67,8 @@ def list_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Admins only: whose orders.")] = None,
 ) -> Page[OrderRead]:
-    before_id = _cursor_id(cursor)
-    orders = service.list_orders(session, caller=caller, user_id=user_id, before_id=before_id, limit=limit + 1)
-    items = [OrderRead.model_validate(order) for order in orders[:limit]]
-    next_cursor = encode_cursor({"id": items[-1].id}) if len(orders) > limit else None
-    return Page[OrderRead](items=items, next_cursor=next_cursor)
+    orders, next_cursor = service.list_orders(session, caller=caller, user_id=user_id, cursor=cursor, limit=limit)
+    return Page[OrderRead](items=[OrderRead.model_validate(order) for order in orders], next_cursor=next_cursor)
 
 
 @router.get("/{order_id}", response_model=OrderRead)
@@ -85,12 +81,3 @@ def cancel_order(
     order_id: OrderId, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep
 ) -> OrderRead:
     return OrderRead.model_validate(flows.cancel_order(database, products, order_id=order_id, caller=caller))
-
-
-def _cursor_id(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(cursor).get("id")
-    if not isinstance(key, int) or key < 1:
-        raise ValidationFailed(details={"fields": [{"field": "cursor", "in": "query", "message": "Invalid cursor."}]})
-    return key

@@ -259,3 +259,11 @@ class TestIdsOutOfRange:
     def test_an_id_no_order_can_have_is_422(self, orders, alice, order_id):
         assert_error(orders.get(f"{ORDERS}/{order_id}", headers=alice), 422, "validation_error")
         assert_error(orders.post(f"{ORDERS}/{order_id}/cancel", headers=alice), 422, "validation_error")
+
+
+class TestListCursor:
+    def test_a_cursor_past_any_bigint_is_422_not_a_crash(self, orders, alice):
+        from service_kit.pagination import encode_cursor
+
+        cursor = encode_cursor({"id": 2**64})
+        assert_error(orders.get(ORDERS, params={"cursor": cursor}, headers=alice), 422, "validation_error")
