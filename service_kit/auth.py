@@ -80,15 +80,25 @@ class StaticKeys:
 
 
 class JwksKeys:
-    """The auth service's JWKS, fetched lazily, cached, and refetched when an unknown `kid` appears
-    (at most once per `min_refresh_seconds`, so forged kids cannot turn us into a request amplifier)."""
+    """The auth service's JWKS, fetched lazily, cached, and refetched when an unknown `kid` appears: at most
+    once per `min_refresh_seconds` whether the fetch works or not, so neither forged kids nor an auth outage
+    turn us into a request amplifier. Until a first fetch has worked, tokens get 503 and a fetch is tried
+    at most once per `keyless_retry_seconds`."""
 
-    def __init__(self, url: str, *, client: httpx.Client | None = None, min_refresh_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: httpx.Client | None = None,
+        min_refresh_seconds: float = 30.0,
+        keyless_retry_seconds: float = 1.0,
+    ) -> None:
         self._url = url
         self._client = client or httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
         self._min_refresh = min_refresh_seconds
+        self._keyless_retry = keyless_retry_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
-        self._fetched_at = float("-inf")
+        self._tried_at = float("-inf")
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> Ed25519PublicKey | None:
@@ -96,8 +106,12 @@ class JwksKeys:
         if key is not None:
             return key
         with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh:
+            interval = self._min_refresh if self._keys else self._keyless_retry
+            if kid not in self._keys and time.monotonic() - self._tried_at >= interval:
+                self._tried_at = time.monotonic()
                 self._refresh()
+        if not self._keys:
+            raise DependencyUnavailable("Cannot fetch the keys that verify access tokens.")
         return self._keys.get(kid)
 
     def _refresh(self) -> None:
@@ -107,8 +121,6 @@ class JwksKeys:
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks_fetch_failed", url=self._url, error=str(exc))
-            if not self._keys:
-                raise DependencyUnavailable("Cannot fetch the keys that verify access tokens.") from exc
             return
         keys: dict[str, Ed25519PublicKey] = {}
         for jwk in document.get("keys", []):
@@ -117,7 +129,6 @@ class JwksKeys:
                 if isinstance(key, Ed25519PublicKey):
                     keys[jwk["kid"]] = key
         self._keys = keys
-        self._fetched_at = time.monotonic()
 
     def close(self) -> None:
         self._client.close()

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -142,3 +143,50 @@ class TestJwksKeys:
         keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=httpx.MockTransport(refuse)))
         with pytest.raises(DependencyUnavailable):
             keys.get("any")
+
+    def test_failing_fetches_are_throttled_too(self, private_key, monkeypatch):
+        now = [1000.0]
+        monkeypatch.setattr(time, "monotonic", lambda: now[0])
+        calls: list[str] = []
+        kid = public_jwk(private_key.public_key())["kid"]
+        working = [True]
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            if not working[0]:
+                raise httpx.ConnectError("auth is down")
+            return httpx.Response(200, json={"keys": [public_jwk(private_key.public_key())]})
+
+        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=httpx.MockTransport(handler)))
+        assert keys.get(kid) is not None
+        working[0] = False
+        now[0] += 31
+        # Forged kids during an auth outage: the first triggers one fetch, which fails; the rest none.
+        assert [keys.get(f"forged-{n}") for n in range(50)] == [None] * 50
+        now[0] += 29
+        assert keys.get("forged-late") is None
+        assert len(calls) == 2
+        now[0] += 2
+        assert keys.get("forged-later") is None
+        assert len(calls) == 3
+        assert keys.get(kid) is not None  # the cached key still verifies
+
+    def test_keyless_retries_are_throttled_but_recover(self, private_key):
+        calls: list[str] = []
+        working = [False]
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            if not working[0]:
+                raise httpx.ConnectError("auth is down")
+            return httpx.Response(200, json={"keys": [public_jwk(private_key.public_key())]})
+
+        client = httpx.Client(transport=httpx.MockTransport(handler))
+        keys = JwksKeys("http://auth/jwks", client=client, keyless_retry_seconds=3600)
+        for _ in range(20):
+            with pytest.raises(DependencyUnavailable):
+                keys.get("any")
+        assert len(calls) == 1
+        working[0] = True
+        recovering = JwksKeys("http://auth/jwks", client=client, keyless_retry_seconds=0)
+        assert recovering.get(public_jwk(private_key.public_key())["kid"]) is not None
