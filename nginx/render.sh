@@ -14,6 +14,9 @@
 #   NGINX_TEMP_DIR (/tmp/nginx)    the only place nginx writes (pid, temp files); created if missing
 #   NGINX_WORKER_PROCESSES (auto)
 #   UPSTREAM_CONNECT_TIMEOUT (2s), UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
+#   UPSTREAM_MAX_FAILS (2), UPSTREAM_FAIL_TIMEOUT (5s)  a replica nginx failed to reach that often within
+#                                  that time is skipped for that long; 0 = never skipped. A service whose two
+#                                  entries are one address (a Kubernetes Service) always gets 0.
 set -eu
 
 out=${1:?usage: render.sh OUTPUT}
@@ -58,6 +61,8 @@ duration() {
 : "${UPSTREAM_CONNECT_TIMEOUT:=2s}"
 : "${UPSTREAM_READ_TIMEOUT:=60s}"
 : "${UPSTREAM_RETRY_TIMEOUT:=15s}"
+: "${UPSTREAM_MAX_FAILS:=2}"
+: "${UPSTREAM_FAIL_TIMEOUT:=5s}"
 
 whole_number GATEWAY_PORT "$GATEWAY_PORT"
 address INTERNAL_LISTEN "$INTERNAL_LISTEN"
@@ -68,6 +73,8 @@ whole_number API_RATE_BURST "$API_RATE_BURST"
 duration UPSTREAM_CONNECT_TIMEOUT "$UPSTREAM_CONNECT_TIMEOUT"
 duration UPSTREAM_READ_TIMEOUT "$UPSTREAM_READ_TIMEOUT"
 duration UPSTREAM_RETRY_TIMEOUT "$UPSTREAM_RETRY_TIMEOUT"
+whole_number UPSTREAM_MAX_FAILS "$UPSTREAM_MAX_FAILS"
+duration UPSTREAM_FAIL_TIMEOUT "$UPSTREAM_FAIL_TIMEOUT"
 case $NGINX_WORKER_PROCESSES in
     auto) ;;
     *) whole_number NGINX_WORKER_PROCESSES "$NGINX_WORKER_PROCESSES" ;;
@@ -84,6 +91,16 @@ for name in AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_
     # shellcheck disable=SC2154  # set by the eval above
     address "$name" "$value"
 done
+
+# Passive failure marking per service. Two entries with one address are a Service balancing over every pod
+# (Kubernetes' ClusterIP): marking it failed would cut the gateway off from the whole service for
+# UPSTREAM_FAIL_TIMEOUT because one pod misbehaved, so such a service is never marked (max_fails=0).
+max_fails_for() {
+    if [ "$1" = "$2" ]; then echo 0; else echo "$UPSTREAM_MAX_FAILS"; fi
+}
+AUTH_MAX_FAILS=$(max_fails_for "$AUTH_UPSTREAM_1" "$AUTH_UPSTREAM_2")
+PRODUCT_MAX_FAILS=$(max_fails_for "$PRODUCT_UPSTREAM_1" "$PRODUCT_UPSTREAM_2")
+ORDER_MAX_FAILS=$(max_fails_for "$ORDER_UPSTREAM_1" "$ORDER_UPSTREAM_2")
 
 if [ -n "$GATEWAY_HOST" ]; then
     address GATEWAY_HOST "$GATEWAY_HOST"
@@ -133,13 +150,15 @@ mkdir -p "$NGINX_TEMP_DIR"
 
 export GATEWAY_LISTEN INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
 export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
-export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT
+export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT UPSTREAM_FAIL_TIMEOUT
+export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
 
 # Only these names are substituted; every other $word is nginx's own variable.
 variables='${GATEWAY_LISTEN} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
 ${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
-${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT}
+${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}
+${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS}
 ${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'
 
 # Written beside the target and moved into place, so a reader never sees half a file.
