@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
 from service_kit.db import Database, create_db_engine
 from service_kit.errors import install_error_handlers
+from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
 from service_kit.health import router as health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import RequestContextMiddleware
@@ -20,13 +21,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 def database_for(settings: ServiceSettings) -> Database:
     """The service's database, as its settings describe it."""
+    url, timeout = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS
     engine = create_db_engine(
-        settings.database_url(),
-        pool_size=settings.DB_POOL_SIZE,
-        max_overflow=settings.DB_MAX_OVERFLOW,
-        connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
+        url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, connect_timeout=timeout
     )
-    return Database(engine)
+    return Database(engine, probe_engine=create_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout))
 
 
 def key_source_for(settings: ServiceSettings) -> KeySource:
@@ -49,6 +48,9 @@ def create_service_app(
     configure_logging(service=name, level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT, port=settings.PORT)
     database = database_for(settings)
     keys = key_source or key_source_for(settings)
+    # /readyz holds a replica back until its database is migrated for this code.
+    versions = SchemaVersions.of(migrations_dir) if migrations_dir else None
+    readiness = Readiness(database, versions, timeout=READY_TIMEOUT_SECONDS)
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +61,7 @@ def create_service_app(
                 async with lifespan(app):
                     yield
         finally:
+            readiness.close()
             database.dispose()
             if isinstance(keys, JwksKeys):
                 keys.close()
@@ -74,8 +77,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.database = database
-    # /readyz holds a replica back until its database is migrated for this code.
-    app.state.schema_versions = SchemaVersions.of(migrations_dir) if migrations_dir else None
+    app.state.readiness = readiness
     app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -111,11 +111,13 @@ def create_db_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 5, co
 
 
 class Database:
-    """One service's engine and session factory."""
+    """One service's engine and session factory, and the connection its readiness probe asks on."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, probe_engine: Engine | None = None) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # Probes keep a connection of their own: a request pool that is all checked out means busy, not down.
+        self._probe_engine = probe_engine or engine
 
     def session(self) -> Session:
         return self.sessions()
@@ -139,7 +141,7 @@ class Database:
     def _query_outside_transaction(self, sql: str) -> Any:
         """The first column of the first row, straight on the driver's connection: on SQLite a SQLAlchemy
         transaction would BEGIN IMMEDIATE and queue behind writers, which a probe must never do."""
-        connection = self.engine.raw_connection()
+        connection = self._probe_engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
@@ -156,6 +158,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._probe_engine.dispose()
 
 
 def rows_matched(session: Session, statement: Executable) -> int:
