@@ -82,14 +82,26 @@ def loopback_upstreams(env: dict[str, str]) -> dict[str, str]:
     return mapped
 
 
-def check_renders_and_passes_nginx_t(env: dict[str, str], tmp_path: Path, nginx_dir: Path = NGINX_DIR) -> str:
+def check_renders_and_passes_nginx_t(
+    env: dict[str, str], tmp_path: Path, nginx_dir: Path = NGINX_DIR, *, resolve: bool = True
+) -> str:
+    """The rendered config's text; with `resolve`, also checked by `nginx -t` (which resolves upstream hosts)."""
     temp_dir = tmp_path / "nginx-temp"
     conf = temp_dir / "nginx.conf"
     rendered = render_gateway({**image_env(), **env, "NGINX_TEMP_DIR": str(temp_dir)}, conf, nginx_dir=nginx_dir)
     assert rendered.returncode == 0, rendered.stderr
-    checked = nginx_test(conf, tmp_path)
-    assert checked.returncode == 0, checked.stderr
+    if resolve:
+        checked = nginx_test(conf, tmp_path)
+        assert checked.returncode == 0, checked.stderr
     return conf.read_text()
+
+
+def upstream_servers(text: str) -> dict[str, list[str]]:
+    """Each upstream block's `server` lines, by upstream name."""
+    return {
+        name: re.findall(r"^\s*server\s+[^;]+;", body, re.M)
+        for name, body in re.findall(r"^\s*upstream\s+(\w+)\s*\{(.*?)\}", text, re.M | re.S)
+    }
 
 
 class TestCompose:
@@ -109,6 +121,12 @@ class TestCompose:
         text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
         assert "listen 8080 default_server;" in text
 
+    def test_a_replica_nginx_cannot_reach_is_skipped(self, tmp_path):
+        # One container per entry: passive failure marking skips a dead one.
+        rendered = check_renders_and_passes_nginx_t(compose_gateway_env(), tmp_path, resolve=False)
+        for name, lines in upstream_servers(rendered).items():
+            assert all(re.search(r"\bmax_fails=[1-9]", line) for line in lines), (name, lines)
+
 
 class TestKubernetes:
     def test_upstreams_are_the_services_of_the_cluster(self):
@@ -126,6 +144,15 @@ class TestKubernetes:
         text = check_renders_and_passes_nginx_t(loopback_upstreams(env), tmp_path)
         assert f"rate={env['LOGIN_RATE_LIMIT']}r/m" in text
         assert f"rate={env['API_RATE_LIMIT']}r/s" in text
+
+    def test_one_pod_cannot_cut_the_gateway_off_its_service(self, tmp_path):
+        # Each upstream entry is a ClusterIP in front of every pod: a failure marked on it is the whole service's.
+        text = check_renders_and_passes_nginx_t(loopback_upstreams(kubernetes_gateway_env()), tmp_path)
+        servers = upstream_servers(text)
+        assert set(servers) == {"auth", "product", "order"}
+        for name, lines in servers.items():
+            assert len(lines) == 2
+            assert all(re.search(r"\bmax_fails=0\b", line) for line in lines), (name, lines)
 
     def test_the_gateway_listens_where_its_probes_and_service_point(self):
         manifests = rendered_deployment()
@@ -220,3 +247,18 @@ def test_render_refuses_a_missing_upstream(tmp_path, variable):
     env = {**image_env(), **loopback_upstreams(compose_gateway_env()), "NGINX_TEMP_DIR": str(tmp_path / "t")}
     del env[variable]
     assert render_gateway(env, tmp_path / "t" / "nginx.conf").returncode != 0
+
+
+class TestRetryPolicy:
+    """What nginx may send to the other replica, decided per route and method in the template."""
+
+    def test_a_services_503_never_counts_as_a_replica_failure(self):
+        text = (NGINX_DIR / "nginx.conf.template").read_text()
+        policies = re.findall(r"^\s*proxy_next_upstream\s+([^;]+);", text, re.M)
+        assert policies
+        assert not [policy for policy in policies if "http_503" in policy]
+
+    def test_only_replay_safe_posts_are_resent(self, tmp_path):
+        text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
+        resent = re.findall(r"location\s+(?:=\s+)?(\S+)\s*\{[^}]*?proxy_next_upstream[^;]*non_idempotent", text, re.S)
+        assert sorted(resent) == ["/_keyed_orders", "/api/v0/auth/login", "/internal/"]
