@@ -7,16 +7,22 @@ class Settings(ServiceSettings):
     ORDERS_DB_NAME: str = "ordersDB"
     # Where the product service's /internal/ endpoints answer (a cluster Service, or the local mesh listener).
     PRODUCT_SERVICE_URL: str = "http://127.0.0.1:8081"
-    # Placement must answer within 2 s even when the product service hangs: these bound its one call.
+    # Placement must answer within 2 s even when the product service hangs: the deadline bounds its one
+    # call, the wait for a bulkhead slot included.
     PRODUCT_CONNECT_TIMEOUT_SECONDS: float = 0.3
     PRODUCT_READ_TIMEOUT_SECONDS: float = 1.7
     PRODUCT_RESERVE_DEADLINE_SECONDS: float = 1.7
-    # A bulkhead: at most this many calls in flight per replica; the rest wait here up to the queue timeout.
+    # A bulkhead: at most this many calls in flight per replica; the rest wait here up to the queue timeout
+    # (and are refused, having sent nothing, after it).
     PRODUCT_MAX_IN_FLIGHT: int = 4
-    PRODUCT_QUEUE_TIMEOUT_SECONDS: float = 5.0
-    # A pending order older than this was abandoned by a replica that died mid-placement.
+    PRODUCT_QUEUE_TIMEOUT_SECONDS: float = 1.2
+    # A pending order older than this was abandoned by a replica that died mid-placement: no live placement
+    # takes longer than the deadline above plus its two short database steps.
     PENDING_TIMEOUT_SECONDS: float = 15.0
     RECONCILE_INTERVAL_SECONDS: float = 5.0
+    # Owed releases are claimed in batches of this many, each for at most the lease.
+    RECONCILE_BATCH_SIZE: int = 100
+    RECONCILE_LEASE_SECONDS: float = 60.0
     # How long a replayed Idempotency-Key waits for the first request before answering 409.
     IDEMPOTENCY_WAIT_SECONDS: float = 5.0
 

@@ -24,6 +24,14 @@ class ProductUnavailable(DependencyUnavailable):
     message = "The product service is unavailable; nothing was taken. Try again."
 
 
+class ProductBusy(ProductUnavailable):
+    """Every call slot stayed taken for the whole wait: nothing was sent, so the product service holds nothing."""
+
+
+class ProductFailed(ProductUnavailable):
+    """The product service answered this one call with an error of its own (a 500): it is there, the call failed."""
+
+
 class IdempotencyKeyReused(ValidationFailed):
     code = "idempotency_key_reused"
     message = "This Idempotency-Key was used with a different request body."

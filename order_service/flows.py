@@ -29,6 +29,8 @@ from order_service.exceptions import (
     OrderNotCancellable,
     OrderNotFound,
     OutOfStock,
+    ProductBusy,
+    ProductFailed,
     ProductRefused,
     ProductRejected,
     ProductUnavailable,
@@ -76,7 +78,8 @@ def place_order(
         return Placed(order, created=False)
     try:
         reservation = products.reserve(order.reservation_id, quantities)
-    except (OutOfStock, ProductRejected, ProductRefused) as refusal:
+    except (OutOfStock, ProductRejected, ProductRefused, ProductBusy) as refusal:
+        # Refused, or never sent (no bulkhead slot): the product service holds nothing, and is owed nothing.
         _fail(database, order.id, code=refusal.error_code, released=True)
         raise
     except ProductUnavailable:
@@ -107,34 +110,106 @@ def cancel_order(database: Database, products: ProductClient, *, order_id: int, 
     return _reload(database, order_id)
 
 
-def reconcile(database: Database, products: ProductClient, *, pending_timeout: float) -> None:
-    """Settle what dead replicas and outages left behind: fail placements abandoned while pending, then
-    deliver every release still owed. Safe to run on every replica at once: each step is conditional,
-    and releases are idempotent (by the order's reservation id)."""
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What one reconciliation pass did."""
+
+    abandoned: int  # pending placements failed, their release now owed
+    released: int  # owed releases delivered
+    deferred: int  # owed releases tried and left for a later pass
+
+
+# This many owed releases in a row without an answer: the product service is away, and the pass ends.
+_AWAY_AFTER = 3
+
+
+def reconcile(
+    database: Database, products: ProductClient, *, pending_timeout: float, batch_size: int = 100, lease: float = 60.0
+) -> Reconciled:
+    """Settle what dead replicas and outages left behind, until nothing is left or the product service is
+    away: fail placements abandoned while pending, then deliver every release still owed. Each replica
+    claims the releases it delivers (for `lease` seconds), so replicas share the work; a release that keeps
+    failing is skipped and tried again next pass, never blocking the ones behind it. Every step is
+    conditional, and releases are idempotent by reservation id, so a lapsed claim costs a repeat, not harm."""
+    abandoned = _fail_abandoned(database, pending_timeout=pending_timeout, batch_size=batch_size)
+    released, deferred = _deliver_owed_releases(database, products, batch_size=batch_size, lease=lease)
+    return Reconciled(abandoned=abandoned, released=released, deferred=deferred)
+
+
+def _fail_abandoned(database: Database, *, pending_timeout: float, batch_size: int) -> int:
     pending_before = utcnow() - timedelta(seconds=pending_timeout)
-    with database.session() as session:
-        abandoned = repository.list_abandoned(session, pending_before=pending_before)
-    for order_id in abandoned:
+    failed = 0
+    while True:
+        with database.session() as session:
+            abandoned = repository.list_abandoned(session, pending_before=pending_before, limit=batch_size)
+        for order_id in abandoned:
+            with database.session() as session, session.begin():
+                if repository.fail(
+                    session, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
+                ):
+                    failed += 1
+                    log.warning("order_abandoned", order_id=order_id)
+        if len(abandoned) < batch_size:
+            return failed
+
+
+def _deliver_owed_releases(
+    database: Database, products: ProductClient, *, batch_size: int, lease: float
+) -> tuple[int, int]:
+    released = 0
+    unsettled: list[int] = []  # claimed by this pass and not released: free for anyone once it ends
+    unanswered = 0
+    try:
+        while unanswered < _AWAY_AFTER:
+            now = utcnow()
+            with database.session() as session, session.begin():
+                batch = repository.claim_release_owed(
+                    session, now=now, claimed_until=now + timedelta(seconds=lease), limit=batch_size
+                )
+            if not batch:
+                break
+            for index, owed in enumerate(batch):
+                if unanswered >= _AWAY_AFTER:
+                    unsettled.extend(rest.order_id for rest in batch[index:])
+                    break
+                try:
+                    _release(database, products, order_id=owed.order_id, reservation_id=owed.reservation_id)
+                except (ProductFailed, ProductRefused):
+                    unanswered = 0  # the product service answered: this one order fails, the rest may not
+                    unsettled.append(owed.order_id)
+                except ProductUnavailable:
+                    unanswered += 1
+                    unsettled.append(owed.order_id)
+                else:
+                    unanswered = 0
+                    released += 1
+    finally:
         with database.session() as session, session.begin():
-            if repository.fail(
-                session, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
-            ):
-                log.warning("order_abandoned", order_id=order_id)
-    with database.session() as session:
-        owed = repository.list_release_owed(session)
-    for order in owed:
-        if not _try_release(database, products, order):
-            return  # the product service is still away; the next pass tries again
+            repository.unclaim(session, order_ids=unsettled)
+    if unsettled:
+        log.warning("releases_deferred", count=len(unsettled), product_service_away=unanswered >= _AWAY_AFTER)
+    return released, len(unsettled)
 
 
 class Reconciler:
     """Runs `reconcile` at start-up and then every `interval` seconds on a daemon thread."""
 
-    def __init__(self, database: Database, products: ProductClient, *, interval: float, pending_timeout: float):
+    def __init__(
+        self,
+        database: Database,
+        products: ProductClient,
+        *,
+        interval: float,
+        pending_timeout: float,
+        batch_size: int = 100,
+        lease: float = 60.0,
+    ):
         self._database = database
         self._products = products
         self._interval = interval
         self._pending_timeout = pending_timeout
+        self._batch_size = batch_size
+        self._lease = lease
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="order-reconciler", daemon=True)
 
@@ -149,7 +224,15 @@ class Reconciler:
         while not self._stop.is_set():
             with structlog.contextvars.bound_contextvars(request_id=f"reconcile-{time.time_ns():x}"):
                 try:
-                    reconcile(self._database, self._products, pending_timeout=self._pending_timeout)
+                    done = reconcile(
+                        self._database,
+                        self._products,
+                        pending_timeout=self._pending_timeout,
+                        batch_size=self._batch_size,
+                        lease=self._lease,
+                    )
+                    if done.abandoned or done.released or done.deferred:
+                        log.info("reconciled", abandoned=done.abandoned, released=done.released, deferred=done.deferred)
                 except Exception:
                     log.exception("reconcile_failed")
             self._stop.wait(self._interval)
@@ -212,13 +295,18 @@ def _fail(database: Database, order_id: int, *, code: str, released: bool) -> No
 def _try_release(database: Database, products: ProductClient, order: Order) -> bool:
     """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
     try:
-        products.release(order.reservation_id)
+        _release(database, products, order_id=order.id, reservation_id=order.reservation_id)
     except (ProductUnavailable, ProductRefused):
         log.warning("release_deferred", order_id=order.id)
         return False
-    with database.session() as session, session.begin():
-        repository.mark_released(session, order_id=order.id)
     return True
+
+
+def _release(database: Database, products: ProductClient, *, order_id: int, reservation_id: int) -> None:
+    """Have the product service give the stock back, then record that it did."""
+    products.release(reservation_id)
+    with database.session() as session, session.begin():
+        repository.mark_released(session, order_id=order_id)
 
 
 def _reload(database: Database, order_id: int) -> Order:

@@ -31,6 +31,8 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
             products,
             interval=app_settings.RECONCILE_INTERVAL_SECONDS,
             pending_timeout=app_settings.PENDING_TIMEOUT_SECONDS,
+            batch_size=app_settings.RECONCILE_BATCH_SIZE,
+            lease=app_settings.RECONCILE_LEASE_SECONDS,
         )
         reconciler.start()
         try:

@@ -30,6 +30,7 @@ class Order(Base):
         UniqueConstraint("user_id", "idempotency_key"),
         Index(None, "user_id", "id"),
         Index(None, "status", "updated_at"),
+        Index(None, "status", "released_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -45,6 +46,8 @@ class Order(Base):
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     failure_code: Mapped[str | None] = mapped_column(String(64))
     released_at: Mapped[datetime | None]
+    # A reconciler claims an owed release until then, so replicas share the work (see flows.reconcile).
+    release_claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

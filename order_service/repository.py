@@ -2,10 +2,11 @@
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from order_service.models import Order, OrderLine, OrderStatus
@@ -119,12 +120,46 @@ def list_abandoned(session: Session, *, pending_before: datetime, limit: int = 1
     return session.scalars(statement).all()
 
 
-def list_release_owed(session: Session, *, limit: int = 100) -> Sequence[Order]:
-    """Failed or cancelled orders whose stock the product service has not yet confirmed given back."""
+@dataclass(frozen=True, slots=True)
+class OwedRelease:
+    order_id: int
+    reservation_id: int
+
+
+def claim_release_owed(
+    session: Session, *, now: datetime, claimed_until: datetime, limit: int
+) -> Sequence[OwedRelease]:
+    """Claim, until `claimed_until`, up to `limit` failed or cancelled orders whose stock the product service
+    has not yet confirmed given back and that no live claim holds. Rows another replica is claiming at this
+    instant are skipped (SKIP LOCKED), so two replicas never claim the same order."""
     statement = (
-        select(Order)
-        .where(Order.status.in_([OrderStatus.FAILED, OrderStatus.CANCELLED]), Order.released_at.is_(None))
+        select(Order.id, Order.reservation_id)
+        .where(
+            Order.status.in_([OrderStatus.FAILED, OrderStatus.CANCELLED]),
+            Order.released_at.is_(None),
+            or_(Order.release_claimed_until.is_(None), Order.release_claimed_until < now),
+        )
         .order_by(Order.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return session.scalars(statement).all()
+    owed = [OwedRelease(order_id, reservation_id) for order_id, reservation_id in session.execute(statement)]
+    if owed:
+        session.execute(
+            update(Order)
+            .where(Order.id.in_([release.order_id for release in owed]))
+            .values(release_claimed_until=claimed_until)
+            .execution_options(synchronize_session=False)
+        )
+    return owed
+
+
+def unclaim(session: Session, *, order_ids: Sequence[int]) -> None:
+    """Let any reconciler take these orders' owed releases again."""
+    if order_ids:
+        session.execute(
+            update(Order)
+            .where(Order.id.in_(order_ids), Order.released_at.is_(None))
+            .values(release_claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )

@@ -14,7 +14,14 @@ import httpx
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential
 
-from order_service.exceptions import OutOfStock, ProductRefused, ProductRejected, ProductUnavailable
+from order_service.exceptions import (
+    OutOfStock,
+    ProductBusy,
+    ProductFailed,
+    ProductRefused,
+    ProductRejected,
+    ProductUnavailable,
+)
 from service_kit.auth import SERVICE_TOKEN_HEADER
 
 log = structlog.get_logger(__name__)
@@ -38,6 +45,8 @@ class Reservation:
 
 
 _ATTEMPTS = 3
+# What a call is given at least, however long it waited for a slot.
+_MIN_CALL_SECONDS = 0.2
 
 
 class _TryAgain(ProductUnavailable):
@@ -82,11 +91,15 @@ class ProductClient:
         self._http.close()
 
     def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One call within the deadline, the wait for a free slot included (so a placement answers in time
+        even when every slot is stuck on a stalled product service)."""
+        started = time.monotonic()
         if not self._in_flight.acquire(timeout=self._queue_timeout):
             log.warning("product_service_busy", path=path)
-            raise ProductUnavailable()
+            raise ProductBusy()
         try:
-            return self._call_with_retries(method, path, json, self._deadline)
+            remaining = self._deadline - (time.monotonic() - started)
+            return self._call_with_retries(method, path, json, max(remaining, _MIN_CALL_SECONDS))
         finally:
             self._in_flight.release()
 
@@ -130,7 +143,7 @@ class ProductClient:
             raise _TryAgain()
         if response.status_code >= 500:
             log.error("product_service_failed", path=path, status=response.status_code)
-            raise ProductUnavailable()
+            raise ProductFailed()
         if response.is_success:
             return dict(response.json()) if response.content else {}
         error = _error_of(response)

@@ -1,9 +1,11 @@
 """The order section of API.md against a live product service (real HTTP both ways, MariaDB). The classes
 that need only `orders`, `products` and `minter` run again through the real fleet (tests/fleet/test_orders.py)."""
 
+import contextlib
 import time
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -209,6 +211,57 @@ class TestProductServiceOutage:
         with order_database.engine.connect() as connection:
             pending = connection.execute(text("SELECT count(*) FROM orders WHERE status = 'pending'")).scalar()
         assert pending == 0
+
+    def test_a_placement_the_bulkhead_refused_owes_no_release(self, order_database, product):
+        import threading
+
+        from order_service import repository
+        from order_service.exceptions import ProductBusy, ProductUnavailable
+        from order_service.schemas import OrderCreate
+        from service_kit.auth import Principal, Role
+
+        entered, release = threading.Event(), threading.Event()
+
+        def stuck(request):
+            entered.set()
+            release.wait(10)
+            return httpx.Response(503)
+
+        products = ProductClient(
+            "http://product",
+            service_token="t",
+            connect_timeout=0.1,
+            read_timeout=10,
+            deadline=10,
+            max_in_flight=1,
+            queue_timeout=0.1,
+            transport=httpx.MockTransport(stuck),
+        )
+
+        def hold_the_only_slot() -> None:
+            with contextlib.suppress(ProductUnavailable):
+                products.release(1)
+
+        holder = threading.Thread(target=hold_the_only_slot)
+        holder.start()
+        assert entered.wait(5)
+        try:
+            with pytest.raises(ProductBusy):
+                flows.place_order(
+                    order_database,
+                    products,
+                    caller=Principal(id=ALICE, role=Role.USER),
+                    order_in=OrderCreate.model_validate(order_body((product["id"], 1))),
+                    idempotency_key=None,
+                    replay_wait_seconds=0,
+                )
+        finally:
+            release.set()
+            holder.join(10)
+        with order_database.session() as session:
+            [latest] = repository.list(session, user_id=ALICE, before_id=None, limit=1)
+        assert latest.status == "failed"
+        assert latest.released_at is not None  # nothing was sent, so nothing is owed
 
 
 class TestReconciler:

@@ -6,7 +6,14 @@ import httpx
 import pytest
 
 from order_service.clients.product import ProductClient
-from order_service.exceptions import OutOfStock, ProductRefused, ProductRejected, ProductUnavailable
+from order_service.exceptions import (
+    OutOfStock,
+    ProductBusy,
+    ProductFailed,
+    ProductRefused,
+    ProductRejected,
+    ProductUnavailable,
+)
 
 HELD = {
     "order_id": 7,
@@ -131,8 +138,48 @@ class TestBulkhead:
         first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
         first.start()
         assert entered.wait(5)
-        with pytest.raises(ProductUnavailable):
+        with pytest.raises(ProductBusy):  # nothing sent: the caller owes the product service nothing
             bounded.reserve(8, {1: 1})
         release.set()
         first.join(5)
         assert len(calls) == 1
+
+    def test_the_wait_for_a_slot_counts_against_the_deadline(self):
+        import threading
+
+        entered, release = threading.Event(), threading.Event()
+        budgets = []
+
+        def handler(request):
+            if not entered.is_set():
+                entered.set()
+                release.wait(5)
+            else:
+                budgets.append(request.extensions["timeout"]["read"])
+            return httpx.Response(201, json=HELD)
+
+        bounded = ProductClient(
+            "http://product",
+            service_token="tok",
+            connect_timeout=0.1,
+            read_timeout=5,
+            deadline=1.0,
+            max_in_flight=1,
+            queue_timeout=0.8,
+            transport=httpx.MockTransport(handler),
+        )
+        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
+        first.start()
+        assert entered.wait(5)
+        threading.Timer(0.4, release.set).start()
+        started = time.monotonic()
+        bounded.reserve(8, {1: 1})
+        waited = time.monotonic() - started
+        first.join(5)
+        # The second call waited ~0.4 s for the slot, so it may take only what is left of its 1 s.
+        [budget] = budgets
+        assert budget <= 1.0 - waited + 0.05, (budget, waited)
+
+    def test_an_error_the_product_service_answers_is_told_apart_from_silence(self):
+        with pytest.raises(ProductFailed):
+            client(lambda request: httpx.Response(500, json=envelope("internal_error"))).release(7)
