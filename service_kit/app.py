@@ -13,7 +13,7 @@ from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
 from service_kit.health import router as health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import RequestContextMiddleware
-from service_kit.migrations import SchemaVersions
+from service_kit.revisions import SchemaVersions
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

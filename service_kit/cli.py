@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from service_kit.logging import configure_logging
-from service_kit.migrations import upgrade_to_head
 from service_kit.server import serve
 from service_kit.settings import ServiceSettings
 
@@ -24,6 +23,8 @@ def run(
     if parser.parse_args().command == "serve":
         serve(f"{service}.main:create_app", settings)
         return
+    from service_kit.migrations import upgrade_to_head  # Alembic only where it runs: not in a replica's start
+
     configure_logging(service=service, level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
     upgrade_to_head(settings, migrations_dir)
     if after_migrations is not None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 
 from service_kit.db import Database
 from service_kit.errors import ServiceUnavailable
-from service_kit.migrations import SchemaVersions
+from service_kit.revisions import SchemaVersions
 
 READY_TIMEOUT_SECONDS = 1.0
 

@@ -3,13 +3,11 @@ if missing, then `alembic upgrade head` under an advisory lock so two runners ne
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 from alembic import command, context
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -71,26 +69,6 @@ def _migration_lock(connection: Connection, name: str) -> Iterator[None]:
         yield
     finally:
         connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-
-
-@dataclass(frozen=True)
-class SchemaVersions:
-    """The migrations this code ships, to tell whether a database is ready for it."""
-
-    head: str | None
-    known: frozenset[str]
-
-    @classmethod
-    def of(cls, migrations_dir: Path) -> "SchemaVersions":
-        script = ScriptDirectory(str(migrations_dir))
-        return cls(head=script.get_current_head(), known=frozenset(r.revision for r in script.walk_revisions()))
-
-    def can_serve(self, revision: str | None) -> bool:
-        """At our head, or at one we do not know: a newer release migrated ahead of us during its rollout,
-        and migrations stay compatible with the release before. Never behind, never unmigrated."""
-        if self.head is None:
-            return True
-        return revision is not None and (revision == self.head or revision not in self.known)
 
 
 def upgrade_to_head(settings: ServiceSettings, migrations_dir: Path) -> None:

@@ -1,5 +1,10 @@
+import pytest
+from alembic.script import ScriptDirectory
+
 from auth_service.config import MIGRATIONS_DIR
-from service_kit.migrations import SchemaVersions
+from order_service.config import MIGRATIONS_DIR as ORDER_MIGRATIONS_DIR
+from product_service.config import MIGRATIONS_DIR as PRODUCT_MIGRATIONS_DIR
+from service_kit.revisions import SchemaVersions
 
 
 class TestCanServe:
@@ -21,3 +26,19 @@ class TestCanServe:
 def test_reads_head_and_history_from_a_migrations_directory():
     versions = SchemaVersions.of(MIGRATIONS_DIR)
     assert versions.head == "a1c0e7d2b001" and versions.head in versions.known
+
+
+@pytest.mark.parametrize("migrations_dir", [MIGRATIONS_DIR, PRODUCT_MIGRATIONS_DIR, ORDER_MIGRATIONS_DIR])
+def test_agrees_with_alembic_on_every_service(migrations_dir):
+    script = ScriptDirectory(str(migrations_dir))
+    versions = SchemaVersions.of(migrations_dir)
+    assert versions.head == script.get_current_head()
+    assert versions.known == {revision.revision for revision in script.walk_revisions()}
+
+
+def test_several_heads_are_refused(tmp_path):
+    (tmp_path / "versions").mkdir()
+    for name, down in [("a1", None), ("b2", "a1"), ("c3", "a1")]:
+        (tmp_path / "versions" / f"{name}.py").write_text(f"revision: str = {name!r}\ndown_revision = {down!r}\n")
+    with pytest.raises(ValueError, match="several heads"):
+        SchemaVersions.of(tmp_path)
