@@ -53,7 +53,8 @@ def local_config(environ: Mapping[str, str]) -> FleetConfig:
 def _announcer(config: FleetConfig) -> list[str]:
     """A one-shot program that says when the whole fleet is ready (supervisord starts it with the rest)."""
     urls = [f"{replica.url}/readyz" for replica in config.replicas] + [f"{config.gateway_url}/healthz"]
-    command = " ".join([config.python, "-m", "fleet", "wait-ready", "--gateway", config.gateway_url, *urls])
+    routed = [f"--routed={config.gateway_url}{service.api_prefix}/openapi.json" for service in SERVICES]
+    command = " ".join([config.python, "-m", "fleet", "wait-ready", "--gateway", config.gateway_url, *routed, *urls])
     return [
         "[program:ready]",
         f"command={command}",

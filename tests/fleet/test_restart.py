@@ -86,8 +86,9 @@ class TestFleetRun:
 
                 # The announcer polls each replica's /readyz and the gateway's /healthz itself.
                 wait_until(announced, timeout=120, what="make run's ready announcement")
-                response = httpx.get(f"{gateway_url}/api/v0/auth/.well-known/jwks.json", timeout=10)
-                assert response.status_code == 200
+                # Announced means serving: the very first requests through the gateway are answered.
+                for path in ["/api/v0/auth/.well-known/jwks.json", "/api/v0/products", "/api/v0/orders/openapi.json"]:
+                    assert httpx.get(f"{gateway_url}{path}", timeout=10).status_code == 200, path
                 supervisor = SupervisorClient(socket_path(local_config(env)))
                 pids = [supervisor.pid(name) for name in [*replica_names(), "gateway"]]
                 assert all(pids)
