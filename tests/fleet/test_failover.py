@@ -143,3 +143,30 @@ def nginx_processes_in_group(pgid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == pgid and b"nginx" in (stat.parent / "cmdline").read_bytes():
             members.append(int(stat.parent.name))
     return members
+
+
+class TestDependencyOutage:
+    def test_a_dependencys_503_never_takes_a_service_out_of_the_gateway(
+        self, fleet: RunningFleet, gateway: httpx.Client
+    ):
+        _, token = register_and_login(gateway)
+        me = {"Authorization": f"Bearer {token}"}
+        fleet.stop_program("auth-1")
+        fleet.stop_program("auth-2")
+        try:
+            # Fresh order replicas hold no verification keys and cannot fetch any: every authenticated
+            # request is a truthful 503 from both of them.
+            for program in ("order-1", "order-2"):
+                fleet.wait_restarted(program, fleet.kill(program))
+            refused = [gateway.get("/api/v0/orders", headers=me) for _ in range(10)]
+            # The order service itself is fine, and the gateway still knows it.
+            docs = [gateway.get("/api/v0/orders/openapi.json") for _ in range(5)]
+        finally:
+            fleet.start_program("auth-1")
+            fleet.start_program("auth-2")
+        assert {response.status_code for response in refused} == {503}
+        assert {response.json()["error"]["code"] for response in refused} == {"dependency_unavailable"}
+        assert [response.status_code for response in docs] == [200] * 5
+        wait_until(
+            lambda: gateway.get("/api/v0/orders", headers=me).status_code == 200, timeout=30, what="orders again"
+        )

@@ -170,6 +170,37 @@ class TestProductServiceOutage:
         wait_until(one_goes_through, timeout=30, what="an order to be placed after the outage")
         assert_invariant(api, admin, item)  # 9 left, unless an attempt during recovery took and gave back more
 
+    def test_the_gateway_keeps_routing_orders_while_they_answer_503(self, api, admin, fleet: RunningFleet):
+        # The order replicas' 503s are their truthful answer about the product service, not their own failure:
+        # the gateway must never mark both failed and answer every order request with its own 502.
+        item = create_product(api, admin.headers, stock=10)
+        user = signed_up(api)
+        fleet.stop_program("product-1")
+        fleet.stop_program("product-2")
+        try:
+            answers = []
+            for n in range(12):  # far more than max_fails=2 per replica within fail_timeout
+                answers.append(api.post(ORDERS, json=order_body(item["id"]), headers=user.headers))
+                answers.append(api.get(ORDERS, headers=user.headers))
+                answers.append(
+                    api.post(ORDERS, json=order_body(item["id"]), headers={**user.headers, "Idempotency-Key": f"k{n}"})
+                )
+        finally:
+            fleet.start_program("product-1")
+            fleet.start_program("product-2")
+        placements = [r for r in answers if r.request.method == "POST"]
+        reads = [r for r in answers if r.request.method == "GET"]
+        assert {r.status_code for r in reads} == {200}, [r.text for r in reads if r.status_code != 200][:3]
+        for response in placements:
+            assert_error(response, 503, "dependency_unavailable")
+        order_cut_off = [
+            line
+            for line in fleet.read_log("gateway").splitlines()
+            if "no live upstreams" in line and 'upstream: "http://order' in line
+        ]
+        assert order_cut_off == []
+        assert get_product(api, item["id"])["stock"] == 10
+
 
 @dataclass
 class OrderStream:
