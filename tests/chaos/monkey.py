@@ -1,0 +1,134 @@
+"""The chaos: one replica SIGKILLed every few seconds, never a service's last, and once both product replicas
+frozen together (SIGSTOP, then SIGCONT). Each kill's replacement is timed from the kill to its first 200 on
+/readyz: the window in which a second death would hurt."""
+
+import random
+import threading
+import time
+
+import httpx
+
+from fleet.topology import replica_names
+from fleet.waiting import FleetError, answers, wait_until
+from tests.chaos.journal import Journal, Kill, now
+from tests.support.fleet import RunningFleet
+
+# nginx skips a replica it failed to reach for fail_timeout (5 s) after it is back. A replica is "the
+# service's last" until its partner has been ready that long, and then some.
+PARTNER_SETTLE_SECONDS = 6.0
+RESTART_TIMEOUT_SECONDS = 60.0
+PRODUCT_REPLICAS = ("product-1", "product-2")
+
+
+def partner(program: str) -> str:
+    service, index = program.rsplit("-", 1)
+    return f"{service}-{2 if index == '1' else 1}"
+
+
+class Monkey:
+    def __init__(
+        self,
+        fleet: RunningFleet,
+        journal: Journal,
+        rng: random.Random,
+        *,
+        kill_every: tuple[float, float],
+        stall_seconds: float,
+        stall_at: float,
+    ) -> None:
+        self._fleet = fleet
+        self._journal = journal
+        self._rng = rng
+        self._kill_every = kill_every
+        self._stall_seconds = stall_seconds
+        self._stall_at = stall_at
+        self._stall_done = stall_seconds <= 0
+        started = now() - PARTNER_SETTLE_SECONDS  # the fleet was ready before the drill began
+        self._ready_since: dict[str, float | None] = dict.fromkeys(replica_names(), started)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monkey", daemon=True)
+        self._watchers: list[threading.Thread] = []
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the chaos and wait until every killed replica is back."""
+        self._stop.set()
+        self._thread.join(timeout=RESTART_TIMEOUT_SECONDS)
+        for watcher in self._watchers:
+            watcher.join(timeout=RESTART_TIMEOUT_SECONDS)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._rng.uniform(*self._kill_every)):
+                if not self._stall_done and now() >= self._stall_at:
+                    self._stall()
+                    continue
+                victim = self._pick()
+                if victim is not None:
+                    self._kill(victim)
+        except BaseException as exc:  # reported by the verdict: a drill whose chaos broke proves nothing
+            self.error = exc
+
+    def _settled(self, program: str, moment: float) -> bool:
+        with self._lock:
+            since = self._ready_since[program]
+        return since is not None and moment - since >= PARTNER_SETTLE_SECONDS
+
+    def _pick(self) -> str | None:
+        moment = now()
+        candidates = [
+            program
+            for program in replica_names()
+            if self._settled(program, moment) and self._settled(partner(program), moment)
+        ]
+        return self._rng.choice(candidates) if candidates else None
+
+    def _kill(self, program: str) -> None:
+        with self._lock:
+            self._ready_since[program] = None
+        old_pid = self._fleet.kill(program)
+        index = self._journal.killed(Kill(program, now()))
+        watcher = threading.Thread(target=self._watch, args=(program, old_pid, index), daemon=True)
+        watcher.start()
+        self._watchers.append(watcher)
+
+    def _watch(self, program: str, old_pid: int, index: int) -> None:
+        killed_at = self._journal.kills[index].at
+        url = f"{self._fleet.replica_url(program)}/readyz"
+
+        def back() -> bool:
+            pid = self._fleet.pid(program)
+            return pid not in (0, old_pid) and answers(client, url)
+
+        with httpx.Client(timeout=1.0) as client:
+            try:
+                wait_until(back, timeout=RESTART_TIMEOUT_SECONDS, interval=0.02, what=f"{program} to come back")
+            except FleetError as exc:
+                self.error = exc
+                return
+        ready = now()
+        self._journal.restarted(index, ready - killed_at)
+        with self._lock:
+            self._ready_since[program] = ready
+
+    def _stall(self) -> None:
+        """Freeze both product replicas at once, as a stuck dependency would be, then let them go."""
+        wait_until(
+            lambda: all(self._settled(program, now()) for program in PRODUCT_REPLICAS),
+            timeout=RESTART_TIMEOUT_SECONDS,
+            what="both product replicas to be settled before the stall",
+        )
+        for program in PRODUCT_REPLICAS:
+            self._fleet.kill(program, "STOP")
+        began = now()
+        try:
+            time.sleep(self._stall_seconds)  # the stall itself: its length is the point
+        finally:
+            for program in PRODUCT_REPLICAS:
+                self._fleet.kill(program, "CONT")
+            self._journal.stall = (began, now())
+            self._stall_done = True
