@@ -47,6 +47,7 @@ IN_PROGRESS = "idempotency_in_progress"
 class Kill:
     program: str
     at: float
+    spawned_after: float | None = None  # seconds from the kill until the supervisor had started a replacement
     ready_after: float | None = None  # seconds from the kill until its replacement answered /readyz
 
 
@@ -82,10 +83,10 @@ class Journal:
             self.kills.append(kill)
             return len(self.kills) - 1
 
-    def restarted(self, index: int, ready_after: float) -> None:
+    def restarted(self, index: int, spawned_after: float, ready_after: float) -> None:
         with self._lock:
             kill = self.kills[index]
-            self.kills[index] = Kill(kill.program, kill.at, ready_after)
+            self.kills[index] = Kill(kill.program, kill.at, spawned_after, ready_after)
 
 
 def now() -> float:

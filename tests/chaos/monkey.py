@@ -100,9 +100,14 @@ class Monkey:
         killed_at = self._journal.kills[index].at
         url = f"{self._fleet.replica_url(program)}/readyz"
 
+        spawned: list[float] = []
+
         def back() -> bool:
-            pid = self._fleet.pid(program)
-            return pid not in (0, old_pid) and answers(client, url)
+            if not spawned:
+                if self._fleet.pid(program) in (0, old_pid):
+                    return False
+                spawned.append(now())
+            return answers(client, url)
 
         with httpx.Client(timeout=1.0) as client:
             try:
@@ -111,7 +116,7 @@ class Monkey:
                 self.error = exc
                 return
         ready = now()
-        self._journal.restarted(index, ready - killed_at)
+        self._journal.restarted(index, spawned[0] - killed_at, ready - killed_at)
         with self._lock:
             self._ready_since[program] = ready
 

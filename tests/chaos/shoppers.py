@@ -8,8 +8,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tests.chaos.journal import CANCEL, ORDER, REPLAY, RESTOCK, Call, Journal, Write
+from tests.chaos.journal import CANCEL, ORDER, REPLAY, RESTOCK, Call, Journal, Kill, Write
 from tests.chaos.shoppers import Ledger
 
 # Which services' deaths a write may honestly suffer from.
@@ -155,10 +155,16 @@ def _describe(verdict: Verdict, journal: Journal, ledger: Ledger) -> None:
         + f"; {len(ledger.placed):,} orders acknowledged, {len(ledger.cancelled):,} cancelled, "
         f"{sum(ledger.restocked.values()):,} units restocked"
     )
-    by_service: dict[str, list[float]] = {}
+    by_service: dict[str, list[Kill]] = {}
     for kill in journal.kills:
-        by_service.setdefault(kill.program.rsplit("-", 1)[0], []).append(kill.ready_after or float("nan"))
-    for service, times in sorted(by_service.items()):
-        known = [seconds for seconds in times if seconds == seconds]
-        spread = f"median {statistics.median(known):.2f} s, max {max(known):.2f} s" if known else "never back"
-        verdict.notes.append(f"{service}: {len(times)} killed; kill -> ready {spread}")
+        by_service.setdefault(kill.program.rsplit("-", 1)[0], []).append(kill)
+    for service, kills in sorted(by_service.items()):
+        ready = [kill.ready_after for kill in kills if kill.ready_after is not None]
+        spawned = [kill.spawned_after for kill in kills if kill.spawned_after is not None]
+        spread = (
+            f"kill -> ready median {statistics.median(ready):.2f} s, max {max(ready):.2f} s "
+            f"(-> respawned median {statistics.median(spawned):.2f} s)"
+            if ready
+            else "never back"
+        )
+        verdict.notes.append(f"{service}: {len(kills)} killed; {spread}")
