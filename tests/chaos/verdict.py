@@ -124,12 +124,13 @@ def judge(journal: Journal, ledger: Ledger, facts: Facts, *, problems: list[str]
     verdict.notes.extend(f"  unexpected answer: {line}" for line in ledger.unexpected[:5])
 
     if journal.stall is not None:
+        # A new placement's first attempt: resends of an earlier write wait for that write's fate instead.
         stalled = [
-            call
+            write.attempts[0]
             for write in journal.writes
-            if write.kind in (ORDER, REPLAY)
-            for call in write.attempts
-            if journal.stall[0] <= call.started <= journal.stall[1]
+            if write.kind == ORDER
+            and write.attempts
+            and journal.stall[0] <= write.attempts[0].started <= journal.stall[1]
         ]
         prompt = [call for call in stalled if call.seconds <= STALL_ANSWER_SECONDS]
         refused = [call for call in stalled if call.status == 503]
