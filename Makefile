@@ -6,14 +6,16 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap run test lint lint-deploy bench lock clean
+.PHONY: help bootstrap run test lint lint-deploy bench chaos lock clean
 
 help:
 	@echo "make run          the whole fleet on http://127.0.0.1:8080 (two replicas per service + nginx)"
-	@echo "make test         lint, then every test (unit, integration on MariaDB, fleet through nginx)"
+	@echo "make test         lint, then every test (unit, integration on MariaDB, fleet through nginx, a 2 min drill)"
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-deploy  the deployment checks (tests/deploy)"
 	@echo "make bench        the load benchmarks (tests/load)"
+	@echo "make chaos        the availability drill: replicas killed under load, a stalled product service"
+	@echo "                  (CHAOS_ARGS=\"--seconds 600 --seed 3\" for a longer or other run)"
 	@echo "make lock         regenerate requirements.lock and requirements-dev.lock with uv"
 	@echo "make bootstrap    create .venv from the lock and install nginx if missing"
 	@echo "make clean        remove caches and the fleet's runtime state (not the local databases)"
@@ -37,6 +39,9 @@ lint-deploy: bootstrap
 
 bench: bootstrap
 	$(PY) -m tests.load
+
+chaos: bootstrap
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 # uv is a tool for this target only, installed into the venv on first use.
 lock: bootstrap

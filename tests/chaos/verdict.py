@@ -118,7 +118,11 @@ def judge(journal: Journal, ledger: Ledger, facts: Facts, *, problems: list[str]
     )
     for write in unexcused[:5]:
         first = write.failed_attempts[0]
-        verdict.notes.append(f"  {first.method} {first.path}: {first.status or 'no answer'} {first.code or ''}")
+        nearest = min(journal.kills, key=lambda kill: abs(kill.at - first.started), default=None)
+        near = f", nearest kill {nearest.program} at {nearest.at - first.started:+.3f} s" if nearest else ""
+        verdict.notes.append(
+            f"  {first.path}: {first.status or 'no answer'} {first.code or ''} after {first.seconds:.3f} s{near}"
+        )
     unsettled = [write for write in journal.writes if not write.settled]
     verdict.check("writes not settled by resending them", str(len(unsettled)), "0", not unsettled)
     verdict.notes.extend(f"  unexpected answer: {line}" for line in ledger.unexpected[:5])

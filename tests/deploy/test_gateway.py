@@ -261,4 +261,29 @@ class TestRetryPolicy:
     def test_only_replay_safe_posts_are_resent(self, tmp_path):
         text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
         resent = re.findall(r"location\s+(?:=\s+)?(\S+)\s*\{[^}]*?proxy_next_upstream[^;]*non_idempotent", text, re.S)
-        assert sorted(resent) == ["/_keyed_orders", "/api/v0/auth/login", "/internal/"]
+        # Creating a product (= /api/v0/products), registering, refreshing, logging out: never resent.
+        assert sorted(resent) == [
+            "/_keyed_orders",
+            "/api/v0/auth/login",
+            "/api/v0/orders/",
+            "/api/v0/products/",
+            "/internal/",
+        ]
+
+    def test_the_resent_prefixes_route_no_other_post(self):
+        # `location /api/v0/products/` and `/api/v0/orders/` resend POSTs: only replay-safe ones may live there.
+        from order_service.routes import public as orders
+        from product_service.routes import public as products
+
+        def writes(router) -> list[str]:
+            return sorted(
+                f"{method} {route.path}" for route in router.routes for method in route.methods - {"GET", "HEAD"}
+            )
+
+        assert writes(products.router) == [
+            "DELETE /api/v0/products/{product_id}",
+            "PATCH /api/v0/products/{product_id}",
+            "POST /api/v0/products",  # the exact location, which never resends
+            "PUT /api/v0/products/{product_id}",
+        ]
+        assert writes(orders.router) == ["POST /api/v0/orders", "POST /api/v0/orders/{order_id}/cancel"]

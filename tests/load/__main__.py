@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.load import recovery
 from tests.load.wrk import Result, Scenario, require_wrk, run
 from tests.support.fleet import RunningFleet, running_fleet
 from tests.support.users import Account, login, signed_up
@@ -69,6 +70,9 @@ def main() -> None:
     require_wrk()
     with tempfile.TemporaryDirectory(prefix="bench-") as state, running_fleet(Path(state)) as fleet:
         print(f"fleet up at {fleet.gateway_url}: 2 replicas each, MariaDB, rate limits off; wrk -c{args.connections}")
+        print("a killed replica's recovery, quiet fleet:")
+        for measured in recovery.measure(fleet):
+            print(measured.line(), flush=True)
         results = []
         for scenario in scenarios(fleet):
             results.append(run(fleet.gateway_url, scenario, seconds=args.seconds, connections=args.connections))
