@@ -8,14 +8,16 @@ class Settings(ServiceSettings):
     # Where the product service's /internal/ endpoints answer (a cluster Service, or the local mesh listener).
     PRODUCT_SERVICE_URL: str = "http://127.0.0.1:8081"
     # Placement must answer within 2 s even when the product service hangs: the deadline bounds its one
-    # call, the wait for a bulkhead slot included.
+    # call, including any wait for a bulkhead slot while the product service answered nothing.
     PRODUCT_CONNECT_TIMEOUT_SECONDS: float = 0.3
     PRODUCT_READ_TIMEOUT_SECONDS: float = 1.7
     PRODUCT_RESERVE_DEADLINE_SECONDS: float = 1.7
-    # A bulkhead: at most this many calls in flight per replica; the rest wait here up to the queue timeout
-    # (and are refused, having sent nothing, after it).
+    # A bulkhead: at most this many calls in flight per replica. The rest wait for a slot, up to the queue
+    # timeout while the product service keeps answering (a burst of orders), up to the stall timeout while
+    # it answers nothing; then they are refused, having sent nothing.
     PRODUCT_MAX_IN_FLIGHT: int = 4
-    PRODUCT_QUEUE_TIMEOUT_SECONDS: float = 1.2
+    PRODUCT_QUEUE_TIMEOUT_SECONDS: float = 5.0
+    PRODUCT_STALL_TIMEOUT_SECONDS: float = 1.0
     # A pending order older than this was abandoned by a replica that died mid-placement: no live placement
     # takes longer than the deadline above plus its two short database steps.
     PENDING_TIMEOUT_SECONDS: float = 15.0

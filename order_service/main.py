@@ -22,6 +22,7 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
         deadline=app_settings.PRODUCT_RESERVE_DEADLINE_SECONDS,
         max_in_flight=app_settings.PRODUCT_MAX_IN_FLIGHT,
         queue_timeout=app_settings.PRODUCT_QUEUE_TIMEOUT_SECONDS,
+        stall_timeout=app_settings.PRODUCT_STALL_TIMEOUT_SECONDS,
     )
 
     @asynccontextmanager

@@ -45,8 +45,9 @@ class Reservation:
 
 
 _ATTEMPTS = 3
-# What a call is given at least, however long it waited for a slot.
+# What a call is given at least, however long it waited for a slot; how often a waiter looks for one.
 _MIN_CALL_SECONDS = 0.2
+_SLOT_POLL_SECONDS = 0.05
 
 
 class _TryAgain(ProductUnavailable):
@@ -64,11 +65,15 @@ class ProductClient:
         deadline: float,
         max_in_flight: int = 4,
         queue_timeout: float = 5.0,
+        stall_timeout: float = 1.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._deadline = deadline
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._queue_timeout = queue_timeout
+        self._stall_timeout = stall_timeout
+        # When the product service last answered anything: calls finishing is what makes queueing worth it.
+        self._answered_at = time.monotonic()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={SERVICE_TOKEN_HEADER: service_token},
@@ -91,17 +96,29 @@ class ProductClient:
         self._http.close()
 
     def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One call within the deadline, the wait for a free slot included (so a placement answers in time
-        even when every slot is stuck on a stalled product service)."""
+        """One call, with a slot of the bulkhead. A burst queues for a slot as long as the product service keeps
+        answering (up to the queue timeout); while it answers nothing (stalled), a caller waits at most the
+        stall timeout, and the time it waited counts against its deadline: a placement answers within the
+        deadline even when every slot is stuck."""
         started = time.monotonic()
-        if not self._in_flight.acquire(timeout=self._queue_timeout):
+        if not self._acquire_slot(started):
             log.warning("product_service_busy", path=path)
             raise ProductBusy()
         try:
-            remaining = self._deadline - (time.monotonic() - started)
-            return self._call_with_retries(method, path, json, max(remaining, _MIN_CALL_SECONDS))
+            unanswered_for = time.monotonic() - max(self._answered_at, started)
+            return self._call_with_retries(method, path, json, max(self._deadline - unanswered_for, _MIN_CALL_SECONDS))
         finally:
             self._in_flight.release()
+
+    def _acquire_slot(self, started: float) -> bool:
+        while not self._in_flight.acquire(timeout=_SLOT_POLL_SECONDS):
+            moment = time.monotonic()
+            if (
+                moment - started >= self._queue_timeout
+                or moment - max(self._answered_at, started) >= self._stall_timeout
+            ):
+                return False
+        return True
 
     def _call_with_retries(
         self, method: str, path: str, json: dict[str, Any] | None, deadline: float
@@ -138,6 +155,7 @@ class ProductClient:
         except httpx.HTTPError as exc:
             log.warning("product_service_timed_out", path=path, error=type(exc).__name__)
             raise ProductUnavailable() from exc
+        self._answered_at = time.monotonic()
         if response.status_code in (429, 502, 503, 504):
             log.warning("product_service_error", path=path, status=response.status_code)
             raise _TryAgain()

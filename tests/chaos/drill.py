@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from fleet.waiting import FleetError, wait_until
-from tests.chaos.journal import Journal, now
+from tests.chaos.journal import ORDER, Journal, now
 from tests.chaos.monkey import Monkey
 from tests.chaos.shoppers import PRODUCTS, TIMEOUT, Ledger, Shopper
 from tests.chaos.verdict import Facts, Verdict, judge
@@ -23,6 +23,8 @@ INITIAL_STOCK = 200
 # Long enough for the reconciler to fail a placement abandoned by a killed replica (15 s pending timeout,
 # 5 s interval) and for a client to resend after it.
 SETTLE_SECONDS = 120.0
+# Extra shoppers that place orders only while the product service is frozen.
+STALL_PROBES = 2
 
 
 @dataclass(frozen=True)
@@ -54,28 +56,38 @@ def _drill(fleet: RunningFleet, knobs: Knobs, say: Callable[[str], None]) -> Ver
             ).json()["id"]
             for n in range(knobs.products)
         ]
-        shoppers_accounts = [signed_up(api) for _ in range(knobs.clients)]
+        shoppers_accounts = [signed_up(api) for _ in range(knobs.clients + STALL_PROBES)]
 
     journal, ledger = Journal(), Ledger()
     began = now()
     until = began + knobs.seconds
-    shoppers = [
-        Shopper(
+
+    def new_shopper(index: int, until: float, weights: dict[str, int] | None = None) -> Shopper:
+        return Shopper(
             index,
             gateway_url=fleet.gateway_url,
-            account=account,
+            account=shoppers_accounts[index],
             admin=admin,
             product_ids=product_ids,
-            restocks=product_ids[index :: knobs.clients],  # one restocker per product: its writes are sequential
+            restocks=product_ids[index :: knobs.clients] if index < knobs.clients else [],  # one writer each
             journal=journal,
             ledger=ledger,
             seed=rng.randrange(2**32),
             until=until,
             max_requests=knobs.max_requests,
             settle_seconds=SETTLE_SECONDS,
+            weights=weights,
         )
-        for index, account in enumerate(shoppers_accounts)
-    ]
+
+    shoppers = [new_shopper(index, until) for index in range(knobs.clients)]
+
+    def probe_the_stall(stall_ends: float) -> None:
+        """Shoppers that only place orders, all through the stall: every one must be answered within 2 s."""
+        for index in range(knobs.clients, knobs.clients + STALL_PROBES):
+            probe = new_shopper(index, stall_ends, weights={ORDER: 1})
+            shoppers.append(probe)
+            probe.thread.start()
+
     monkey = Monkey(
         fleet,
         journal,
@@ -83,6 +95,7 @@ def _drill(fleet: RunningFleet, knobs: Knobs, say: Callable[[str], None]) -> Ver
         kill_every=knobs.kill_every,
         stall_seconds=knobs.stall_seconds,
         stall_at=began + knobs.seconds * 0.4,
+        on_stall=probe_the_stall,
     )
     for shopper in shoppers:
         shopper.thread.start()

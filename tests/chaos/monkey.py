@@ -1,10 +1,11 @@
 """The chaos: one replica SIGKILLed every few seconds, never a service's last, and once both product replicas
-frozen together (SIGSTOP, then SIGCONT). Each kill's replacement is timed from the kill to its first 200 on
-/readyz: the window in which a second death would hurt."""
+frozen together (SIGSTOP, then SIGCONT), with placements sent all through the freeze. Each kill's
+replacement is timed from the kill to its first 200 on /readyz: the window in which a second death hurts."""
 
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -35,6 +36,7 @@ class Monkey:
         kill_every: tuple[float, float],
         stall_seconds: float,
         stall_at: float,
+        on_stall: Callable[[float], None] = lambda until: None,
     ) -> None:
         self._fleet = fleet
         self._journal = journal
@@ -43,6 +45,7 @@ class Monkey:
         self._stall_seconds = stall_seconds
         self._stall_at = stall_at
         self._stall_done = stall_seconds <= 0
+        self._on_stall = on_stall
         started = now() - PARTNER_SETTLE_SECONDS  # the fleet was ready before the drill began
         self._ready_since: dict[str, float | None] = dict.fromkeys(replica_names(), started)
         self._lock = threading.Lock()
@@ -130,6 +133,7 @@ class Monkey:
         for program in PRODUCT_REPLICAS:
             self._fleet.kill(program, "STOP")
         began = now()
+        self._on_stall(began + self._stall_seconds)
         try:
             time.sleep(self._stall_seconds)  # the stall itself: its length is the point
         finally:

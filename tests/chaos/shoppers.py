@@ -71,8 +71,10 @@ class Shopper:
         until: float,
         max_requests: int,
         settle_seconds: float,
+        weights: dict[str, int] | None = None,
     ) -> None:
         self._index = index
+        self._weights = weights or OPERATIONS
         self._url = gateway_url
         self._headers = account.headers
         self._admin_headers = admin.headers
@@ -97,7 +99,7 @@ class Shopper:
             CANCEL: self._cancel,
             RESTOCK: self._restock,
         }
-        names, weights = list(OPERATIONS), list(OPERATIONS.values())
+        names, weights = list(self._weights), list(self._weights.values())
         try:
             with httpx.Client(base_url=self._url, timeout=TIMEOUT) as self._client:
                 while now() < self._until and self._journal.requests < self._max_requests:

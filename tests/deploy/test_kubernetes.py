@@ -73,6 +73,15 @@ class TestDeployments:
     def test_every_deployment_follows_the_house_rules(self, manifests):
         assert deployment_problems(manifests) == []
 
+    def test_readiness_gives_up_well_inside_its_probe_timeout(self, manifests):
+        # /readyz answers 503 after READY_TIMEOUT_SECONDS rather than letting the probe time out.
+        from service_kit.health import READY_TIMEOUT_SECONDS
+
+        for deployment in objects_of(manifests, "Deployment"):
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                timeout = container["readinessProbe"].get("timeoutSeconds", 1)
+                assert timeout >= 2 * READY_TIMEOUT_SECONDS, deployment["metadata"]["name"]
+
     def test_every_deployment_has_a_pdb_an_hpa_and_a_service(self, manifests):
         for deployment in objects_of(manifests, "Deployment"):
             name = deployment["metadata"]["name"]

@@ -1,5 +1,6 @@
 """How the order service reads the product service's answers: refusals are definitive, silence is not."""
 
+import contextlib
 import time
 
 import httpx
@@ -144,7 +145,7 @@ class TestBulkhead:
         first.join(5)
         assert len(calls) == 1
 
-    def test_the_wait_for_a_slot_counts_against_the_deadline(self):
+    def test_a_wait_while_the_product_service_answers_nothing_counts_against_the_deadline(self):
         import threading
 
         entered, release = threading.Event(), threading.Event()
@@ -154,8 +155,8 @@ class TestBulkhead:
             if not entered.is_set():
                 entered.set()
                 release.wait(5)
-            else:
-                budgets.append(request.extensions["timeout"]["read"])
+                raise httpx.ReadTimeout("stalled")  # the slot frees, but nothing answered
+            budgets.append(request.extensions["timeout"]["read"])
             return httpx.Response(201, json=HELD)
 
         bounded = ProductClient(
@@ -165,10 +166,16 @@ class TestBulkhead:
             read_timeout=5,
             deadline=1.0,
             max_in_flight=1,
-            queue_timeout=0.8,
+            queue_timeout=5,
+            stall_timeout=0.8,
             transport=httpx.MockTransport(handler),
         )
-        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
+
+        def stuck_first() -> None:
+            with contextlib.suppress(ProductUnavailable):
+                bounded.reserve(7, {1: 2})
+
+        first = threading.Thread(target=stuck_first)
         first.start()
         assert entered.wait(5)
         threading.Timer(0.4, release.set).start()
@@ -176,9 +183,64 @@ class TestBulkhead:
         bounded.reserve(8, {1: 1})
         waited = time.monotonic() - started
         first.join(5)
-        # The second call waited ~0.4 s for the slot, so it may take only what is left of its 1 s.
+        # It waited ~0.4 s with no answer from anyone, so it may take only what is left of its 1 s.
         [budget] = budgets
         assert budget <= 1.0 - waited + 0.05, (budget, waited)
+
+    def test_a_stalled_product_service_refuses_waiters_after_the_stall_timeout(self):
+        import threading
+
+        release = threading.Event()
+
+        def stuck(request):
+            release.wait(5)
+            return httpx.Response(201, json=HELD)
+
+        bounded = ProductClient(
+            "http://product",
+            service_token="tok",
+            connect_timeout=0.1,
+            read_timeout=5,
+            deadline=5,
+            max_in_flight=1,
+            queue_timeout=5,
+            stall_timeout=0.3,
+            transport=httpx.MockTransport(stuck),
+        )
+        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
+        first.start()
+        started = time.monotonic()
+        with pytest.raises(ProductBusy):
+            bounded.reserve(8, {1: 1})
+        waited = time.monotonic() - started
+        release.set()
+        first.join(5)
+        assert 0.25 <= waited < 1.0, waited
+
+    def test_a_burst_queues_past_the_stall_timeout_while_answers_keep_coming(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def slow_but_alive(request):
+            time.sleep(0.1)  # the product service's own pace: each call takes a while, and every one answers
+            return httpx.Response(201, json=HELD)
+
+        bounded = ProductClient(
+            "http://product",
+            service_token="tok",
+            connect_timeout=0.1,
+            read_timeout=5,
+            deadline=1.0,
+            max_in_flight=2,
+            queue_timeout=5,
+            stall_timeout=0.3,
+            transport=httpx.MockTransport(slow_but_alive),
+        )
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            reservations = list(pool.map(lambda n: bounded.reserve(n, {1: 1}), range(1, 21)))
+        # 20 calls through 2 slots at 0.1 s each: the last waited ~1 s, far past the stall timeout, and got in.
+        assert len(reservations) == 20
+        assert time.monotonic() - started >= 0.9
 
     def test_an_error_the_product_service_answers_is_told_apart_from_silence(self):
         with pytest.raises(ProductFailed):
