@@ -112,12 +112,12 @@ class Shopper:
 
     def _send(self, kind: str, label: str, method: str, path: str, **kwargs: Any) -> tuple[Call, httpx.Response | None]:
         started = now()
+        code = None
         try:
             response: httpx.Response | None = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError:
-            response = None
+        except httpx.HTTPError as exc:
+            response, code = None, type(exc).__name__
         status = response.status_code if response is not None else 0
-        code = None
         if response is not None and status >= 400:
             try:
                 code = response.json()["error"]["code"]

@@ -62,6 +62,12 @@ def _in_stall(call: Call, journal: Journal) -> bool:
     return journal.stall is not None and call.started <= journal.stall[1] and call.ended >= journal.stall[0]
 
 
+def _timing(call: Call, journal: Journal) -> str:
+    nearest = min(journal.kills, key=lambda kill: abs(kill.at - call.started), default=None)
+    near = f", nearest kill {nearest.program} at {nearest.at - call.started:+.3f} s" if nearest else ""
+    return f" after {call.seconds:.3f} s{near}"
+
+
 def _excused(write: Write, journal: Journal) -> bool:
     first = write.failed_attempts[0]
     return _overlaps_kill(first, write.kind, journal) or (write.kind in (ORDER, REPLAY) and _in_stall(first, journal))
@@ -104,8 +110,14 @@ def judge(journal: Journal, ledger: Ledger, facts: Facts, *, problems: list[str]
         "0",
         not failed_reads,
     )
-    for path, count in Counter(f"{call.path} -> {call.status or 'no answer'}" for call in failed_reads).most_common(5):
-        verdict.notes.append(f"  GET {path}: {count}")
+    answers = Counter(f"{call.path} -> {call.status or 'no answer'} {call.code or ''}" for call in failed_reads)
+    for path, count in answers.most_common(5):
+        verdict.notes.append(f"  GET {path}: {count} times")
+
+    for call in failed_reads[:5]:
+        verdict.notes.append(
+            f"  GET {call.path}: {call.status or 'no answer'} {call.code or ''}{_timing(call, journal)}"
+        )
 
     failed = [write for write in journal.writes if write.failed_attempts]
     excused = [write for write in failed if _excused(write, journal)]
@@ -118,10 +130,8 @@ def judge(journal: Journal, ledger: Ledger, facts: Facts, *, problems: list[str]
     )
     for write in unexcused[:5]:
         first = write.failed_attempts[0]
-        nearest = min(journal.kills, key=lambda kill: abs(kill.at - first.started), default=None)
-        near = f", nearest kill {nearest.program} at {nearest.at - first.started:+.3f} s" if nearest else ""
         verdict.notes.append(
-            f"  {first.path}: {first.status or 'no answer'} {first.code or ''} after {first.seconds:.3f} s{near}"
+            f"  {first.path}: {first.status or 'no answer'} {first.code or ''}{_timing(first, journal)}"
         )
     unsettled = [write for write in journal.writes if not write.settled]
     verdict.check("writes not settled by resending them", str(len(unsettled)), "0", not unsettled)
