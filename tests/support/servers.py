@@ -11,6 +11,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from service_kit.server import WholeResponseProtocol
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -20,9 +22,13 @@ def free_port() -> int:
 
 @contextmanager
 def serving(app: FastAPI, *, timeout: float = 15.0) -> Iterator[str]:
-    """Serve `app` on a free loopback port until the block ends; yields its base URL once it is ready."""
+    """Serve `app` on a free loopback port, with the replicas' HTTP protocol, until the block ends; yields its
+    base URL once its /readyz answers 200."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=WholeResponseProtocol, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
