@@ -36,6 +36,18 @@ def client(handler, deadline=0.5) -> ProductClient:
     )
 
 
+def bulkhead(handler, **limits) -> ProductClient:
+    """A client whose bulkhead and deadlines the test sets (`max_in_flight`, `queue_timeout`, ...)."""
+    return ProductClient(
+        "http://product",
+        service_token="tok",
+        connect_timeout=0.1,
+        read_timeout=5,
+        transport=httpx.MockTransport(handler),
+        **limits,
+    )
+
+
 def envelope(code: str, **details) -> dict:
     return {"error": {"code": code, "message": code, "details": details, "request_id": "r"}}
 
@@ -126,16 +138,7 @@ class TestBulkhead:
             release.wait(5)
             return httpx.Response(201, json=HELD)
 
-        bounded = ProductClient(
-            "http://product",
-            service_token="tok",
-            connect_timeout=0.1,
-            read_timeout=5,
-            deadline=5,
-            max_in_flight=1,
-            queue_timeout=0.2,
-            transport=httpx.MockTransport(handler),
-        )
+        bounded = bulkhead(handler, deadline=5, max_in_flight=1, queue_timeout=0.2)
         first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
         first.start()
         assert entered.wait(5)
@@ -159,17 +162,7 @@ class TestBulkhead:
             budgets.append(request.extensions["timeout"]["read"])
             return httpx.Response(201, json=HELD)
 
-        bounded = ProductClient(
-            "http://product",
-            service_token="tok",
-            connect_timeout=0.1,
-            read_timeout=5,
-            deadline=1.0,
-            max_in_flight=1,
-            queue_timeout=5,
-            stall_timeout=0.8,
-            transport=httpx.MockTransport(handler),
-        )
+        bounded = bulkhead(handler, deadline=1.0, max_in_flight=1, queue_timeout=5, stall_timeout=0.8)
 
         def stuck_first() -> None:
             with contextlib.suppress(ProductUnavailable):
@@ -196,17 +189,7 @@ class TestBulkhead:
             release.wait(5)
             return httpx.Response(201, json=HELD)
 
-        bounded = ProductClient(
-            "http://product",
-            service_token="tok",
-            connect_timeout=0.1,
-            read_timeout=5,
-            deadline=5,
-            max_in_flight=1,
-            queue_timeout=5,
-            stall_timeout=0.3,
-            transport=httpx.MockTransport(stuck),
-        )
+        bounded = bulkhead(stuck, deadline=5, max_in_flight=1, queue_timeout=5, stall_timeout=0.3)
         first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
         first.start()
         started = time.monotonic()
@@ -224,17 +207,7 @@ class TestBulkhead:
             time.sleep(0.1)  # the product service's own pace: each call takes a while, and every one answers
             return httpx.Response(201, json=HELD)
 
-        bounded = ProductClient(
-            "http://product",
-            service_token="tok",
-            connect_timeout=0.1,
-            read_timeout=5,
-            deadline=1.0,
-            max_in_flight=2,
-            queue_timeout=5,
-            stall_timeout=0.3,
-            transport=httpx.MockTransport(slow_but_alive),
-        )
+        bounded = bulkhead(slow_but_alive, deadline=1.0, max_in_flight=2, queue_timeout=5, stall_timeout=0.3)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=20) as pool:
             reservations = list(pool.map(lambda n: bounded.reserve(n, {1: 1}), range(1, 21)))
