@@ -29,7 +29,7 @@ class ServiceSettings(BaseSettings):
     DB_PASS: SecretStr = SecretStr("")
     # Per replica: connections kept open, and extra ones opened (and closed again) at peaks. Kept ones
     # should cover the usual concurrency, since opening one costs a TLS-capable handshake; six replicas at
-    # 10 + 5 stay well inside MySQL's default max_connections (151).
+    # 10 + 5, plus one each for readiness probes, stay well inside MySQL's default max_connections (151).
     DB_POOL_SIZE: int = 10
     DB_MAX_OVERFLOW: int = 5
     DB_CONNECT_TIMEOUT_SECONDS: int = 3
