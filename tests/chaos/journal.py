@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 # A write's kind: what a shopper meant by it.
 ORDER, REPLAY, CANCEL, RESTOCK = "order", "replay", "cancel", "restock"
 WRITES = (ORDER, REPLAY, CANCEL, RESTOCK)
+# The order service's answer while a replay's first request is still in flight.
+IN_PROGRESS = "idempotency_in_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,11 @@ class Call:
     def seconds(self) -> float:
         return self.ended - self.started
 
+    @property
+    def unsettled(self) -> bool:
+        """An answer a client cannot take: no answer, a 5xx, or 'your first request is still in flight'."""
+        return self.status == 0 or self.status >= 500 or self.code == IN_PROGRESS
+
 
 @dataclass(slots=True)
 class Write:
@@ -36,11 +43,8 @@ class Write:
 
     @property
     def failed_attempts(self) -> list[Call]:
-        """Attempts a client cannot take as an answer: a 5xx, no answer, or 'still in progress'."""
-        return [call for call in self.attempts if call.status == 0 or call.status >= 500 or call.code == IN_PROGRESS]
-
-
-IN_PROGRESS = "idempotency_in_progress"
+        """Attempts a client cannot take as an answer (see `Call.unsettled`)."""
+        return [call for call in self.attempts if call.unsettled]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.chaos.journal import CANCEL, IN_PROGRESS, ORDER, REPLAY, RESTOCK, Call, Journal, Write, now
+from tests.chaos.journal import CANCEL, ORDER, REPLAY, RESTOCK, Call, Journal, Write, now
 from tests.support.users import Account
 
 PRODUCTS, ORDERS = "/api/v0/products", "/api/v0/orders"
@@ -48,11 +48,6 @@ class Ledger:
 
 def _unexpected(seen: str, ledger: Ledger) -> None:
     ledger.unexpected.append(seen)
-
-
-def settles(response: httpx.Response | None, call: Call) -> bool:
-    """Whether a client must try again: no answer, a 5xx, or its first request still in flight."""
-    return not (response is None or call.status >= 500 or call.code == IN_PROGRESS)
 
 
 class Shopper:
@@ -146,7 +141,7 @@ class Shopper:
         while True:
             call, response = self._send(write.kind, label, method, path, **kwargs)
             self._journal.attempt(write, call)
-            if response is not None and settles(response, call):
+            if response is not None and not call.unsettled:
                 write.settled = answer(response)
                 if not write.settled:
                     self._ledger.record(partial(_unexpected, f"{method} {label}: {call.status} {call.code or ''}"))
