@@ -57,8 +57,27 @@ def require_wrk() -> str:
     return path
 
 
-def run(base_url: str, scenario: Scenario, *, seconds: int, connections: int, threads: int = 1) -> Result:
-    """Load `scenario` for `seconds` with `connections` open connections; wrk's own figures."""
+def run(
+    base_url: str, scenario: Scenario, *, seconds: int, connections: int, warmup: int = 0, threads: int = 2
+) -> Result:
+    """Load `scenario` for `seconds` with `connections` open connections, after `warmup` seconds of the same
+    load unmeasured; wrk's own figures."""
+    if warmup > 0:
+        _wrk(base_url, scenario, seconds=warmup, connections=connections, threads=threads)
+    summary = _wrk(base_url, scenario, seconds=seconds, connections=connections, threads=threads)
+    return Result(
+        scenario=scenario.name,
+        requests=summary["requests"],
+        seconds=summary["duration_us"] / 1e6,
+        non_2xx=summary["non_2xx"],
+        socket_errors=summary["socket_errors"],
+        p50_ms=summary["p50_us"] / 1000,
+        p90_ms=summary["p90_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+    )
+
+
+def _wrk(base_url: str, scenario: Scenario, *, seconds: int, connections: int, threads: int) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "scenario.lua"
         script.write_text(scenario.lua())
@@ -79,14 +98,5 @@ def run(base_url: str, scenario: Scenario, *, seconds: int, connections: int, th
             check=True,
             timeout=seconds + 60,
         )
-    summary = json.loads(completed.stdout.strip().splitlines()[-1])
-    return Result(
-        scenario=scenario.name,
-        requests=summary["requests"],
-        seconds=summary["duration_us"] / 1e6,
-        non_2xx=summary["non_2xx"],
-        socket_errors=summary["socket_errors"],
-        p50_ms=summary["p50_us"] / 1000,
-        p90_ms=summary["p90_us"] / 1000,
-        p99_ms=summary["p99_us"] / 1000,
-    )
+    summary: dict[str, int] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return summary
