@@ -14,3 +14,8 @@ class InvalidCredentials(Unauthorized):
 class InvalidRefreshToken(Unauthorized):
     code = "invalid_refresh_token"
     message = "The refresh token is invalid, expired or revoked."
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A spent refresh token came back: it leaked. Its family is revoked, and that revocation must stand
+    although the request is refused (`Database.run(..., commit_on=(RefreshTokenReused,))`)."""

@@ -3,60 +3,60 @@
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import RefreshToken, User
 from service_kit.auth import Role
 from service_kit.db import rows_matched
 
 
-def get(session: Session, *, user_id: int) -> User | None:
+async def get(session: AsyncSession, *, user_id: int) -> User | None:
     """The user with this id, if any."""
-    return session.get(User, user_id)
+    return await session.get(User, user_id)
 
 
-def get_by_email(session: Session, *, email: str) -> User | None:
+async def get_by_email(session: AsyncSession, *, email: str) -> User | None:
     """The user with this (normalised) email, if any."""
-    return session.scalars(select(User).where(User.email == email)).one_or_none()
+    return (await session.scalars(select(User).where(User.email == email))).one_or_none()
 
 
-def create(session: Session, *, username: str, email: str, password_hash: str, role: Role) -> User:
+async def create(session: AsyncSession, *, username: str, email: str, password_hash: str, role: Role) -> User:
     """Insert a user; the unique email index raises IntegrityError on a duplicate."""
     user = User(username=username, email=email, password_hash=password_hash, role=role)
     session.add(user)
-    session.flush()
+    await session.flush()
     return user
 
 
-def update_password_hash(session: Session, *, user: User, password_hash: str) -> None:
+async def update_password_hash(session: AsyncSession, *, user: User, password_hash: str) -> None:
     """Store a rehash (stronger parameters) of the same password."""
     user.password_hash = password_hash
-    session.flush()
+    await session.flush()
 
 
-def update_role(session: Session, *, user: User, role: Role) -> User:
+async def update_role(session: AsyncSession, *, user: User, role: Role) -> User:
     """Set the user's role."""
     user.role = role
-    session.flush()
+    await session.flush()
     return user
 
 
-def create_refresh_token(
-    session: Session, *, user_id: int, family_id: str, token_hash: str, expires_at: datetime
+async def create_refresh_token(
+    session: AsyncSession, *, user_id: int, family_id: str, token_hash: str, expires_at: datetime
 ) -> RefreshToken:
     """Store a new member of a token family."""
     token = RefreshToken(user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at)
     session.add(token)
-    session.flush()
+    await session.flush()
     return token
 
 
-def get_refresh_token(session: Session, *, token_hash: str) -> RefreshToken | None:
+async def get_refresh_token(session: AsyncSession, *, token_hash: str) -> RefreshToken | None:
     """The refresh token with this hash, if any."""
-    return session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash)).one_or_none()
+    return (await session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash))).one_or_none()
 
 
-def spend_refresh_token(session: Session, *, token_id: int, now: datetime) -> bool:
+async def spend_refresh_token(session: AsyncSession, *, token_id: int, now: datetime) -> bool:
     """Mark the token used if it is still live; False when another request spent or revoked it first."""
     spent = (
         update(RefreshToken)
@@ -64,12 +64,12 @@ def spend_refresh_token(session: Session, *, token_id: int, now: datetime) -> bo
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, spent) == 1
+    return await rows_matched(session, spent) == 1
 
 
-def revoke_family(session: Session, *, family_id: str, now: datetime) -> None:
+async def revoke_family(session: AsyncSession, *, family_id: str, now: datetime) -> None:
     """Revoke every live token of the family."""
-    session.execute(
+    await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)

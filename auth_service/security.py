@@ -1,11 +1,12 @@
 """Password hashing, the signing key, token minting and JWKS: everything secret lives here."""
 
+import asyncio
 import hashlib
 import os
 import secrets
 import tempfile
-import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,23 +29,25 @@ from service_kit.auth import ACCESS_TOKEN_TYPE, ALGORITHM, Role, StaticKeys, pub
 password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
 # Verified against when the email is unknown, so that path costs the same as a wrong password.
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
-# One hash per core at a time: more only share the same cores, each holding its 19 MiB meanwhile
-# (40 worker threads hashing at once would hold 760 MiB). The rest queue here.
-_hashing = threading.BoundedSemaphore(os.cpu_count() or 1)
+# Hashing runs off the event loop, one hash per core at a time: more only share the same cores, each holding
+# its 19 MiB meanwhile (40 hashing at once would hold 760 MiB). The rest queue in this pool.
+_hashers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
 
 
-def hash_password(password: str) -> str:
-    with _hashing:
-        return password_hasher.hash(password)
+async def hash_password(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_hashers, password_hasher.hash, password)
 
 
-def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
     """Whether the password matches, and a fresh hash if the stored one uses outdated parameters."""
-    with _hashing:
-        if password_hash is None:
-            password_hasher.verify(password, _DUMMY_HASH)
-            return False, None
-        return password_hasher.verify_and_update(password, password_hash)
+    return await asyncio.get_running_loop().run_in_executor(_hashers, _verify, password, password_hash)
+
+
+def _verify(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    if password_hash is None:
+        password_hasher.verify(password, _DUMMY_HASH)
+        return False, None
+    return password_hasher.verify_and_update(password, password_hash)
 
 
 def new_refresh_token() -> str:

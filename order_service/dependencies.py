@@ -6,12 +6,12 @@ from order_service.clients.product import ProductClient
 from order_service.config import Settings
 
 
-def get_product_client(request: Request) -> ProductClient:
+async def get_product_client(request: Request) -> ProductClient:
     client: ProductClient = request.app.state.product_client
     return client
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

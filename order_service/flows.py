@@ -1,8 +1,8 @@
 """Order placement, cancellation and reconciliation: flows that span two services.
 
-Unlike the rest of the code, these own their transactions: each state change is committed *before* the
-HTTP call that follows it, so a replica that dies between any two steps leaves a row that says what is
-owed, and the reconciler finishes the job. The states and what the product service holds:
+Each state change is its own unit of work (`Database.run`), committed *before* the HTTP call that follows
+it, so a replica that dies between any two steps leaves a row that says what is owed, and the reconciler
+finishes the job. The states and what the product service holds:
 
     pending    (maybe holds stock)  -> confirmed (holds it)   by placement, after reserve succeeded
                                     -> failed    (release owed unless nothing was taken)
@@ -10,16 +10,18 @@ owed, and the reconciler finishes the job. The states and what the product servi
     failed / cancelled with released_at set: holds nothing.
 """
 
+import asyncio
 import hashlib
 import json
-import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import repository
 from order_service.clients.product import ProductClient, Reservation
@@ -38,7 +40,8 @@ from order_service.exceptions import (
 from order_service.models import Order, OrderStatus
 from order_service.schemas import OrderCreate
 from service_kit.auth import Principal
-from service_kit.db import Database, utcnow
+from service_kit.database import Database
+from service_kit.db import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +55,7 @@ class Placed:
     created: bool  # False: an Idempotency-Key replay answered with the first order
 
 
-def place_order(
+async def place_order(
     database: Database,
     products: ProductClient,
     *,
@@ -66,7 +69,7 @@ def place_order(
     the product service: fail with the release owed (the reconciler delivers it), 503."""
     quantities = {line.product_id: line.quantity for line in order_in.items}
     fingerprint = hashlib.sha256(json.dumps(order_in.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    order, created = _start(
+    order, created = await _start(
         database,
         user_id=caller.id,
         quantities=quantities,
@@ -77,37 +80,40 @@ def place_order(
     if not created:
         return Placed(order, created=False)
     try:
-        reservation = products.reserve(order.reservation_id, quantities)
+        reservation = await products.reserve(order.reservation_id, quantities)
     except (OutOfStock, ProductRejected, ProductRefused, ProductBusy) as refusal:
         # Refused, or never sent (no bulkhead slot): the product service holds nothing, and is owed nothing.
-        _fail(database, order.id, code=refusal.error_code, released=True)
+        await _fail(database, order.id, code=refusal.error_code, released=True)
         raise
     except ProductUnavailable:
         # Whatever the product service may hold for it is released by the reconciler once it answers again:
         # a release tried now would likely hang the same way, and the client is owed its 503 within 2 s.
-        _fail(database, order.id, code=ProductUnavailable.code, released=False)
+        await _fail(database, order.id, code=ProductUnavailable.code, released=False)
         raise
-    if reservation.released or not _confirm(database, order, reservation):
+    if reservation.released or not await _confirm(database, order, reservation):
         # The reconciler judged this placement abandoned and released it meanwhile: nothing is held.
         raise ProductUnavailable()
-    return Placed(_reload(database, order.id), created=True)
+    return Placed(await _reload(database, order.id), created=True)
 
 
-def cancel_order(database: Database, products: ProductClient, *, order_id: int, caller: Principal) -> Order:
+async def cancel_order(database: Database, products: ProductClient, *, order_id: int, caller: Principal) -> Order:
     """Cancel a confirmed order and give its stock back exactly once; a cancelled order is returned as is."""
-    with database.session() as session, session.begin():
-        order = repository.get(session, order_id=order_id)
+
+    async def cancel(session: AsyncSession) -> tuple[Order, bool]:
+        order = await repository.get(session, order_id=order_id)
         if order is None or not (caller.is_admin or order.user_id == caller.id):
             raise OrderNotFound()
-        cancelled_now = repository.cancel(session, order_id=order_id)
+        return order, await repository.cancel(session, order_id=order_id)
+
+    order, cancelled_now = await database.run(cancel)
     if not cancelled_now:
         # Already cancelled (perhaps by a concurrent call an instant ago) is an answer; anything else is not.
-        order = _reload(database, order_id)
+        order = await _reload(database, order_id)
         if order.status is not OrderStatus.CANCELLED:
             raise OrderNotCancellable(details={"status": order.status.value})
         return order
-    _try_release(database, products, order)
-    return _reload(database, order_id)
+    await _try_release(database, products, order)
+    return await _reload(database, order_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +129,7 @@ class Reconciled:
 _AWAY_AFTER = 3
 
 
-def reconcile(
+async def reconcile(
     database: Database, products: ProductClient, *, pending_timeout: float, batch_size: int = 100, lease: float = 60.0
 ) -> Reconciled:
     """Settle what dead replicas and outages left behind, until nothing is left or the product service is
@@ -131,29 +137,30 @@ def reconcile(
     claims the releases it delivers (for `lease` seconds), so replicas share the work; a release that keeps
     failing is skipped and tried again next pass, never blocking the ones behind it. Every step is
     conditional, and releases are idempotent by reservation id, so a lapsed claim costs a repeat, not harm."""
-    abandoned = _fail_abandoned(database, pending_timeout=pending_timeout, batch_size=batch_size)
-    released, deferred = _deliver_owed_releases(database, products, batch_size=batch_size, lease=lease)
+    abandoned = await _fail_abandoned(database, pending_timeout=pending_timeout, batch_size=batch_size)
+    released, deferred = await _deliver_owed_releases(database, products, batch_size=batch_size, lease=lease)
     return Reconciled(abandoned=abandoned, released=released, deferred=deferred)
 
 
-def _fail_abandoned(database: Database, *, pending_timeout: float, batch_size: int) -> int:
+async def _fail_abandoned(database: Database, *, pending_timeout: float, batch_size: int) -> int:
     pending_before = utcnow() - timedelta(seconds=pending_timeout)
     failed = 0
     while True:
-        with database.session() as session:
-            abandoned = repository.list_abandoned(session, pending_before=pending_before, limit=batch_size)
+        abandoned = await database.run(
+            partial(repository.list_abandoned, pending_before=pending_before, limit=batch_size)
+        )
         for order_id in abandoned:
-            with database.session() as session, session.begin():
-                if repository.fail(
-                    session, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
-                ):
-                    failed += 1
-                    log.warning("order_abandoned", order_id=order_id)
+            fail = partial(
+                repository.fail, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
+            )
+            if await database.run(fail):
+                failed += 1
+                log.warning("order_abandoned", order_id=order_id)
         if len(abandoned) < batch_size:
             return failed
 
 
-def _deliver_owed_releases(
+async def _deliver_owed_releases(
     database: Database, products: ProductClient, *, batch_size: int, lease: float
 ) -> tuple[int, int]:
     released = 0
@@ -162,10 +169,10 @@ def _deliver_owed_releases(
     try:
         while unanswered < _AWAY_AFTER:
             now = utcnow()
-            with database.session() as session, session.begin():
-                batch = repository.claim_release_owed(
-                    session, now=now, claimed_until=now + timedelta(seconds=lease), limit=batch_size
-                )
+            claim = partial(
+                repository.claim_release_owed, now=now, claimed_until=now + timedelta(seconds=lease), limit=batch_size
+            )
+            batch = await database.run(claim)
             if not batch:
                 break
             for index, owed in enumerate(batch):
@@ -173,7 +180,7 @@ def _deliver_owed_releases(
                     unsettled.extend(rest.order_id for rest in batch[index:])
                     break
                 try:
-                    _release(database, products, order_id=owed.order_id, reservation_id=owed.reservation_id)
+                    await _release(database, products, order_id=owed.order_id, reservation_id=owed.reservation_id)
                 except (ProductFailed, ProductRefused):
                     unanswered = 0  # the product service answered: this one order fails, the rest may not
                     unsettled.append(owed.order_id)
@@ -184,15 +191,14 @@ def _deliver_owed_releases(
                     unanswered = 0
                     released += 1
     finally:
-        with database.session() as session, session.begin():
-            repository.unclaim(session, order_ids=unsettled)
+        await database.run(partial(repository.unclaim, order_ids=unsettled))
     if unsettled:
         log.warning("releases_deferred", count=len(unsettled), product_service_away=unanswered >= _AWAY_AFTER)
     return released, len(unsettled)
 
 
 class Reconciler:
-    """Runs `reconcile` at start-up and then every `interval` seconds on a daemon thread."""
+    """Runs `reconcile` at start-up and then every `interval` seconds, as a task on the event loop."""
 
     def __init__(
         self,
@@ -210,21 +216,21 @@ class Reconciler:
         self._pending_timeout = pending_timeout
         self._batch_size = batch_size
         self._lease = lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="order-reconciler", daemon=True)
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._task = asyncio.create_task(self._run(), name="order-reconciler")
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    async def _run(self) -> None:
+        while True:
             with structlog.contextvars.bound_contextvars(request_id=f"reconcile-{time.time_ns():x}"):
                 try:
-                    done = reconcile(
+                    done = await reconcile(
                         self._database,
                         self._products,
                         pending_timeout=self._pending_timeout,
@@ -235,10 +241,10 @@ class Reconciler:
                         log.info("reconciled", abandoned=done.abandoned, released=done.released, deferred=done.deferred)
                 except Exception:
                     log.exception("reconcile_failed")
-            self._stop.wait(self._interval)
+            await asyncio.sleep(self._interval)
 
 
-def _start(
+async def _start(
     database: Database,
     *,
     user_id: int,
@@ -251,66 +257,74 @@ def _start(
     (user_id, idempotency_key) decides between concurrent first requests; a replay waits while the first
     is still pending."""
     deadline = time.monotonic() + replay_wait_seconds
+
+    async def insert_or_find(session: AsyncSession) -> tuple[Order | None, bool]:
+        try:
+            async with session.begin_nested():
+                order = await repository.create_pending(
+                    session,
+                    user_id=user_id,
+                    quantities=quantities,
+                    idempotency_key=idempotency_key,
+                    fingerprint=fingerprint,
+                )
+            return order, True
+        except IntegrityError:
+            if idempotency_key is None:
+                raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
+            return await repository.get_by_idempotency_key(
+                session, user_id=user_id, idempotency_key=idempotency_key
+            ), False
+
     while True:
-        with database.session() as session, session.begin():
-            try:
-                with session.begin_nested():
-                    order = repository.create_pending(
-                        session,
-                        user_id=user_id,
-                        quantities=quantities,
-                        idempotency_key=idempotency_key,
-                        fingerprint=fingerprint,
-                    )
-                return order, True
-            except IntegrityError:
-                if idempotency_key is None:
-                    raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
-                existing = repository.get_by_idempotency_key(session, user_id=user_id, idempotency_key=idempotency_key)
-        if existing is not None:
-            if existing.request_fingerprint != fingerprint:
+        order, created = await database.run(insert_or_find)
+        if created:
+            assert order is not None
+            return order, True
+        if order is not None:
+            if order.request_fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
-            if existing.status is not OrderStatus.PENDING:
-                return existing, False
+            if order.status is not OrderStatus.PENDING:
+                return order, False
         # Pending (the first request is still in flight), or just failed and freed: look again shortly.
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress()
-        time.sleep(_REPLAY_POLL_SECONDS)
+        await asyncio.sleep(_REPLAY_POLL_SECONDS)
 
 
-def _confirm(database: Database, order: Order, reservation: Reservation) -> bool:
+async def _confirm(database: Database, order: Order, reservation: Reservation) -> bool:
     prices = {line.product_id: (line.name, line.unit_price) for line in reservation.lines}
     total = sum((line.unit_price * line.quantity for line in reservation.lines), Decimal(0)).quantize(CENT)
-    with database.session() as session, session.begin():
-        pending = repository.get(session, order_id=order.id)
+
+    async def confirm(session: AsyncSession) -> bool:
+        pending = await repository.get(session, order_id=order.id)
         assert pending is not None
-        return repository.confirm(session, order=pending, prices=prices, total=total)
+        return await repository.confirm(session, order=pending, prices=prices, total=total)
+
+    return await database.run(confirm)
 
 
-def _fail(database: Database, order_id: int, *, code: str, released: bool) -> None:
-    with database.session() as session, session.begin():
-        repository.fail(session, order_id=order_id, code=code, released=released)
+async def _fail(database: Database, order_id: int, *, code: str, released: bool) -> None:
+    await database.run(partial(repository.fail, order_id=order_id, code=code, released=released))
 
 
-def _try_release(database: Database, products: ProductClient, order: Order) -> bool:
+async def _try_release(database: Database, products: ProductClient, order: Order) -> bool:
     """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
     try:
-        _release(database, products, order_id=order.id, reservation_id=order.reservation_id)
+        await _release(database, products, order_id=order.id, reservation_id=order.reservation_id)
     except (ProductUnavailable, ProductRefused):
         log.warning("release_deferred", order_id=order.id)
         return False
     return True
 
 
-def _release(database: Database, products: ProductClient, *, order_id: int, reservation_id: int) -> None:
+async def _release(database: Database, products: ProductClient, *, order_id: int, reservation_id: int) -> None:
     """Have the product service give the stock back, then record that it did."""
-    products.release(reservation_id)
-    with database.session() as session, session.begin():
-        repository.mark_released(session, order_id=order_id)
+    await products.release(reservation_id)
+    await database.run(partial(repository.mark_released, order_id=order_id))
 
 
-def _reload(database: Database, order_id: int) -> Order:
-    with database.session() as session:
-        order = repository.get(session, order_id=order_id)
-        assert order is not None
-        return order
+async def _reload(database: Database, order_id: int) -> Order:
+    order = await database.run(partial(repository.get, order_id=order_id))
+    assert order is not None
+    return order

@@ -39,8 +39,8 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            reconciler.stop()
-            products.close()
+            await reconciler.stop()
+            await products.close()
 
     app = create_service_app(
         name="order_service",

@@ -7,35 +7,35 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order, OrderLine, OrderStatus
 from service_kit.db import rows_matched, utcnow
 
 
-def get(session: Session, *, order_id: int) -> Order | None:
+async def get(session: AsyncSession, *, order_id: int) -> Order | None:
     """The order with this id, if any."""
-    return session.get(Order, order_id, populate_existing=True)
+    return await session.get(Order, order_id, populate_existing=True)
 
 
-def get_by_idempotency_key(session: Session, *, user_id: int, idempotency_key: str) -> Order | None:
+async def get_by_idempotency_key(session: AsyncSession, *, user_id: int, idempotency_key: str) -> Order | None:
     """The order this user placed with this key, if any."""
     statement = select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-    return session.scalars(statement).one_or_none()
+    return (await session.scalars(statement)).one_or_none()
 
 
-def list(session: Session, *, user_id: int | None, before_id: int | None, limit: int) -> Sequence[Order]:
+async def list(session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int) -> Sequence[Order]:
     """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
     statement = select(Order).order_by(Order.id.desc()).limit(limit)
     if user_id is not None:
         statement = statement.where(Order.user_id == user_id)
     if before_id is not None:
         statement = statement.where(Order.id < before_id)
-    return session.scalars(statement).all()
+    return (await session.scalars(statement)).all()
 
 
-def create_pending(
-    session: Session,
+async def create_pending(
+    session: AsyncSession,
     *,
     user_id: int,
     quantities: dict[int, int],
@@ -53,13 +53,15 @@ def create_pending(
         lines=[OrderLine(product_id=product_id, quantity=quantity) for product_id, quantity in quantities.items()],
     )
     session.add(order)
-    session.flush()
+    await session.flush()
     return order
 
 
-def confirm(session: Session, *, order: Order, prices: dict[int, tuple[str, Decimal]], total: Decimal) -> bool:
+async def confirm(
+    session: AsyncSession, *, order: Order, prices: dict[int, tuple[str, Decimal]], total: Decimal
+) -> bool:
     """pending -> confirmed with the product service's names and prices; False if the order is no longer pending."""
-    confirmed = rows_matched(
+    confirmed = await rows_matched(
         session,
         update(Order)
         .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
@@ -70,11 +72,13 @@ def confirm(session: Session, *, order: Order, prices: dict[int, tuple[str, Deci
         return False
     for line in order.lines:
         line.name, line.unit_price = prices[line.product_id]
-    session.flush()
+    await session.flush()
     return True
 
 
-def fail(session: Session, *, order_id: int, code: str, released: bool, pending_before: datetime | None = None) -> bool:
+async def fail(
+    session: AsyncSession, *, order_id: int, code: str, released: bool, pending_before: datetime | None = None
+) -> bool:
     """pending -> failed, freeing its Idempotency-Key so a retry can place the order anew. `released` says
     the product service holds nothing for it; otherwise the release is still owed. With `pending_before`,
     only an order pending since before then (abandoned) is failed. False if it was not pending."""
@@ -85,10 +89,10 @@ def fail(session: Session, *, order_id: int, code: str, released: bool, pending_
     changes = {"status": OrderStatus.FAILED, "failure_code": code, "idempotency_key": None, "updated_at": now}
     if released:
         changes["released_at"] = now
-    return rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) == 1
+    return await rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) == 1
 
 
-def cancel(session: Session, *, order_id: int) -> bool:
+async def cancel(session: AsyncSession, *, order_id: int) -> bool:
     """confirmed -> cancelled (its release still owed); False if it was not confirmed."""
     statement = (
         update(Order)
@@ -96,12 +100,12 @@ def cancel(session: Session, *, order_id: int) -> bool:
         .values(status=OrderStatus.CANCELLED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, statement) == 1
+    return await rows_matched(session, statement) == 1
 
 
-def mark_released(session: Session, *, order_id: int) -> None:
+async def mark_released(session: AsyncSession, *, order_id: int) -> None:
     """The product service confirmed it gave the order's stock back."""
-    session.execute(
+    await session.execute(
         update(Order)
         .where(Order.id == order_id, Order.released_at.is_(None))
         .values(released_at=utcnow())
@@ -109,7 +113,7 @@ def mark_released(session: Session, *, order_id: int) -> None:
     )
 
 
-def list_abandoned(session: Session, *, pending_before: datetime, limit: int = 100) -> Sequence[int]:
+async def list_abandoned(session: AsyncSession, *, pending_before: datetime, limit: int = 100) -> Sequence[int]:
     """Ids of orders pending since before `pending_before`: their placement died midway."""
     statement = (
         select(Order.id)
@@ -117,7 +121,7 @@ def list_abandoned(session: Session, *, pending_before: datetime, limit: int = 1
         .order_by(Order.id)
         .limit(limit)
     )
-    return session.scalars(statement).all()
+    return (await session.scalars(statement)).all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,8 @@ class OwedRelease:
     reservation_id: int
 
 
-def claim_release_owed(
-    session: Session, *, now: datetime, claimed_until: datetime, limit: int
+async def claim_release_owed(
+    session: AsyncSession, *, now: datetime, claimed_until: datetime, limit: int
 ) -> Sequence[OwedRelease]:
     """Claim, until `claimed_until`, up to `limit` failed or cancelled orders whose stock the product service
     has not yet confirmed given back and that no live claim holds. Rows another replica is claiming at this
@@ -143,9 +147,9 @@ def claim_release_owed(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    owed = [OwedRelease(order_id, reservation_id) for order_id, reservation_id in session.execute(statement)]
+    owed = [OwedRelease(order_id, reservation_id) for order_id, reservation_id in await session.execute(statement)]
     if owed:
-        session.execute(
+        await session.execute(
             update(Order)
             .where(Order.id.in_([release.order_id for release in owed]))
             .values(release_claimed_until=claimed_until)
@@ -154,10 +158,10 @@ def claim_release_owed(
     return owed
 
 
-def unclaim(session: Session, *, order_ids: Sequence[int]) -> None:
+async def unclaim(session: AsyncSession, *, order_ids: Sequence[int]) -> None:
     """Let any reconciler take these orders' owed releases again."""
     if order_ids:
-        session.execute(
+        await session.execute(
             update(Order)
             .where(Order.id.in_(order_ids), Order.released_at.is_(None))
             .values(release_claimed_until=None)

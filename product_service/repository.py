@@ -9,40 +9,42 @@ from typing import Any
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Product, StockReservation, StockReservationLine
 from service_kit.db import rows_matched, utcnow
 
 
-def get(session: Session, *, product_id: int) -> Product | None:
+async def get(session: AsyncSession, *, product_id: int) -> Product | None:
     """The product as committed now (or as this transaction changed it), never a stale cached copy."""
     statement = select(Product).where(Product.id == product_id).execution_options(populate_existing=True)
-    return session.scalars(statement).one_or_none()
+    return (await session.scalars(statement)).one_or_none()
 
 
-def list(session: Session, *, after_id: int | None, limit: int, name_contains: str | None) -> Sequence[Product]:
+async def list(
+    session: AsyncSession, *, after_id: int | None, limit: int, name_contains: str | None
+) -> Sequence[Product]:
     """Up to `limit` products in id order after `after_id`, whose name contains `name_contains` (any case)."""
     statement = select(Product).order_by(Product.id).limit(limit)
     if after_id is not None:
         statement = statement.where(Product.id > after_id)
     if name_contains:
         statement = statement.where(Product.name.icontains(name_contains, autoescape=True))
-    return session.scalars(statement).all()
+    return (await session.scalars(statement)).all()
 
 
-def create(session: Session, *, name: str, description: str, price: Decimal, stock: int) -> Product:
+async def create(session: AsyncSession, *, name: str, description: str, price: Decimal, stock: int) -> Product:
     """Insert a product at version 1."""
     now = utcnow()
     product = Product(
         name=name, description=description, price=price, stock=stock, version=1, created_at=now, updated_at=now
     )
     session.add(product)
-    session.flush()
+    await session.flush()
     return product
 
 
-def update(session: Session, *, product_id: int, versions: Collection[int], values: dict[str, Any]) -> bool:
+async def update(session: AsyncSession, *, product_id: int, versions: Collection[int], values: dict[str, Any]) -> bool:
     """Apply `values` and bump the version, only if the row is still at one of `versions`; False if it is not
     (or is gone)."""
     statement = (
@@ -51,18 +53,18 @@ def update(session: Session, *, product_id: int, versions: Collection[int], valu
         .values(**values, version=Product.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, statement) == 1
+    return await rows_matched(session, statement) == 1
 
 
-def delete(session: Session, *, product_id: int, versions: Collection[int] | None) -> bool:
+async def delete(session: AsyncSession, *, product_id: int, versions: Collection[int] | None) -> bool:
     """Delete the product (only at one of `versions`, when given); False if nothing matched."""
     statement = sql_delete(Product).where(Product.id == product_id)
     if versions is not None:
         statement = statement.where(Product.version.in_(versions))
-    return rows_matched(session, statement.execution_options(synchronize_session=False)) == 1
+    return await rows_matched(session, statement.execution_options(synchronize_session=False)) == 1
 
 
-def take_stock(session: Session, *, product_id: int, quantity: int) -> bool:
+async def take_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
     """Take `quantity` if that much is there, bumping the version; False if not (or the product is gone)."""
     statement = (
         sql_update(Product)
@@ -70,10 +72,10 @@ def take_stock(session: Session, *, product_id: int, quantity: int) -> bool:
         .values(stock=Product.stock - quantity, version=Product.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, statement) == 1
+    return await rows_matched(session, statement) == 1
 
 
-def return_stock(session: Session, *, product_id: int, quantity: int) -> bool:
+async def return_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
     """Give `quantity` back, bumping the version; False if the product is gone."""
     statement = (
         sql_update(Product)
@@ -81,41 +83,49 @@ def return_stock(session: Session, *, product_id: int, quantity: int) -> bool:
         .values(stock=Product.stock + quantity, version=Product.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, statement) == 1
+    return await rows_matched(session, statement) == 1
 
 
-def get_reservation(session: Session, *, order_id: int) -> StockReservation | None:
+async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation | None:
     """The order's reservation with its lines, as committed now."""
     statement = (
         select(StockReservation).where(StockReservation.order_id == order_id).execution_options(populate_existing=True)
     )
-    return session.scalars(statement).one_or_none()
+    return (await session.scalars(statement)).one_or_none()
 
 
-def create_reservation(session: Session, *, order_id: int, released_at: datetime | None = None) -> StockReservation:
+async def create_reservation(
+    session: AsyncSession, *, order_id: int, released_at: datetime | None = None
+) -> StockReservation:
     """Insert the order's reservation; the unique order id raises IntegrityError if one exists (or is being
     inserted by a concurrent transaction, which this waits for)."""
     reservation = StockReservation(
         order_id=order_id, created_at=released_at or utcnow(), released_at=released_at, lines=[]
     )
     session.add(reservation)
-    session.flush()
+    await session.flush()
     return reservation
 
 
-def add_reservation_line(
-    session: Session, *, reservation: StockReservation, product_id: int, quantity: int, name: str, unit_price: Decimal
+async def add_reservation_line(
+    session: AsyncSession,
+    *,
+    reservation: StockReservation,
+    product_id: int,
+    quantity: int,
+    name: str,
+    unit_price: Decimal,
 ) -> StockReservationLine:
     """Record one product's part of a reservation."""
     line = StockReservationLine(
         reservation_id=reservation.id, product_id=product_id, quantity=quantity, name=name, unit_price=unit_price
     )
     reservation.lines.append(line)
-    session.flush()
+    await session.flush()
     return line
 
 
-def mark_released(session: Session, *, order_id: int, now: datetime) -> bool:
+async def mark_released(session: AsyncSession, *, order_id: int, now: datetime) -> bool:
     """Mark the order's reservation released if it is still held; False if it is not (or does not exist)."""
     statement = (
         sql_update(StockReservation)
@@ -123,4 +133,4 @@ def mark_released(session: Session, *, order_id: int, now: datetime) -> bool:
         .values(released_at=now)
         .execution_options(synchronize_session=False)
     )
-    return rows_matched(session, statement) == 1
+    return await rows_matched(session, statement) == 1

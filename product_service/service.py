@@ -1,14 +1,14 @@
-"""The product service's rules. Functions flush, never commit: the request's session commits (or rolls back).
+"""The product service's rules, as steps of a unit of work: they flush, never commit or roll back
+(`service_kit.database.Database.run`, called by the routes, owns the transaction).
 
 No rule here reads a row to decide whether to write it. Each write is one conditional UPDATE; a row read
 afterwards only explains a refusal (gone: 404; moved on: 412/409; short of stock: 409)."""
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service import repository
 from product_service.exceptions import (
@@ -21,40 +21,35 @@ from product_service.exceptions import (
 from product_service.models import Product, StockReservation
 from product_service.preconditions import Precondition
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
-from service_kit.db import is_deadlock, utcnow
-from service_kit.errors import DependencyUnavailable
+from service_kit.db import utcnow
 from service_kit.pagination import id_from_cursor, keyset_page
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
-# A reservation races only with requests for the same order id; a few rounds always settle it.
-_ATTEMPTS = 5
 # Stock freed between our refused UPDATE and the read that explains it earns a fresh try.
 _STOCK_ATTEMPTS = 3
 
 
-def get(session: Session, *, product_id: int) -> Product:
+async def get(session: AsyncSession, *, product_id: int) -> Product:
     """The product; 404 if there is none."""
-    product = repository.get(session, product_id=product_id)
+    product = await repository.get(session, product_id=product_id)
     if product is None:
         raise ProductNotFound()
     return product
 
 
-def list(
-    session: Session, *, limit: int, cursor: str | None, name_contains: str | None
+async def list(
+    session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None
 ) -> tuple[Sequence[Product], str | None]:
     """A page of products in id order, and the cursor of the next page (None on the last)."""
     after_id = id_from_cursor(cursor) if cursor else None
-    rows = repository.list(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)
+    rows = await repository.list(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)
     return keyset_page(rows, limit=limit, id_of=lambda product: product.id)
 
 
-def create(session: Session, *, product_in: ProductCreate) -> Product:
+async def create(session: AsyncSession, *, product_in: ProductCreate) -> Product:
     """A new product at version 1."""
-    return repository.create(
+    return await repository.create(
         session,
         name=product_in.name,
         description=product_in.description,
@@ -63,101 +58,99 @@ def create(session: Session, *, product_in: ProductCreate) -> Product:
     )
 
 
-def replace(session: Session, *, product_id: int, product_in: ProductReplace, precondition: Precondition) -> Product:
+async def replace(
+    session: AsyncSession, *, product_id: int, product_in: ProductReplace, precondition: Precondition
+) -> Product:
     """PUT: every field as given, if the product is still at the version the caller read."""
     values = product_in.model_dump(include={"name", "description", "price", "stock"})
-    return _write(session, product_id=product_id, values=values, precondition=precondition)
+    return await _write(session, product_id=product_id, values=values, precondition=precondition)
 
 
-def update(session: Session, *, product_id: int, product_in: ProductUpdate, precondition: Precondition) -> Product:
+async def update(
+    session: AsyncSession, *, product_id: int, product_in: ProductUpdate, precondition: Precondition
+) -> Product:
     """PATCH: the given fields, if the product is still at the version the caller read."""
-    return _write(session, product_id=product_id, values=product_in.changes(), precondition=precondition)
+    return await _write(session, product_id=product_id, values=product_in.changes(), precondition=precondition)
 
 
-def delete(session: Session, *, product_id: int, precondition: Precondition | None) -> None:
+async def delete(session: AsyncSession, *, product_id: int, precondition: Precondition | None) -> None:
     """Delete the product (only at the version the caller read, if it said); 404 if there is none."""
     versions = None if precondition is None else precondition.versions
-    if repository.delete(session, product_id=product_id, versions=versions):
+    if await repository.delete(session, product_id=product_id, versions=versions):
         return
-    current = repository.get(session, product_id=product_id)
+    current = await repository.get(session, product_id=product_id)
     if current is None or precondition is None:
         raise ProductNotFound()
     raise precondition.stale(current.version)
 
 
-def _write(session: Session, *, product_id: int, values: dict[str, Any], precondition: Precondition) -> Product:
-    if repository.update(session, product_id=product_id, versions=precondition.versions, values=values):
-        product = repository.get(session, product_id=product_id)
+async def _write(
+    session: AsyncSession, *, product_id: int, values: dict[str, Any], precondition: Precondition
+) -> Product:
+    if await repository.update(session, product_id=product_id, versions=precondition.versions, values=values):
+        product = await repository.get(session, product_id=product_id)
         assert product is not None  # this transaction holds the row's lock since its UPDATE
         return product
-    current = repository.get(session, product_id=product_id)
+    current = await repository.get(session, product_id=product_id)
     if current is None:
         raise ProductNotFound()
     raise precondition.stale(current.version)
 
 
-def reserve(session: Session, *, reservation_in: ReservationCreate) -> tuple[StockReservation, bool]:
+async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -> tuple[StockReservation, bool]:
     """Take every line's stock for the order, or none of it; True if this call took it, False if the order id
     already had a reservation (which is returned as it is, nothing taken twice).
 
     The reservation row is the transaction's first write, and its unique order id serialises requests for the
-    same order: a concurrent duplicate waits for the first, then fails on the index and reads the first's result.
-    When this transaction loses such a race (duplicate or deadlock victim) it rolls back, which discards
-    nothing because it has written nothing else, and tries again from the start."""
+    same order: a concurrent duplicate waits for the first, then fails on the index. Run it with
+    `retry_duplicates`: the repeat reads the first's result (the failed attempt had written nothing else)."""
     quantities = reservation_in.quantities()
-
-    def attempt() -> tuple[StockReservation, bool]:
-        existing = repository.get_reservation(session, order_id=reservation_in.order_id)
-        if existing is not None:
-            _check_same_items(existing, quantities)
-            return existing, False
-        reservation = repository.create_reservation(session, order_id=reservation_in.order_id)
-        # Ascending product ids: two orders sharing products lock them in the same order, so never deadlock.
-        for product_id in sorted(quantities):
-            _take_line(session, reservation=reservation, product_id=product_id, quantity=quantities[product_id])
-        log.info("stock_reserved", order_id=reservation.order_id, lines=len(quantities))
-        return reservation, True
-
-    return _retrying(session, attempt)
+    existing = await repository.get_reservation(session, order_id=reservation_in.order_id)
+    if existing is not None:
+        _check_same_items(existing, quantities)
+        return existing, False
+    reservation = await repository.create_reservation(session, order_id=reservation_in.order_id)
+    # Ascending product ids: two orders sharing products lock them in the same order, so never deadlock.
+    for product_id in sorted(quantities):
+        await _take_line(session, reservation=reservation, product_id=product_id, quantity=quantities[product_id])
+    log.info("stock_reserved", order_id=reservation.order_id, lines=len(quantities))
+    return reservation, True
 
 
-def get_reservation(session: Session, *, order_id: int) -> StockReservation:
+async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation:
     """What the order holds (or held); 404 if it never reserved nor released anything."""
-    reservation = repository.get_reservation(session, order_id=order_id)
+    reservation = await repository.get_reservation(session, order_id=order_id)
     if reservation is None:
         raise ReservationNotFound()
     return reservation
 
 
-def release(session: Session, *, order_id: int) -> StockReservation:
+async def release(session: AsyncSession, *, order_id: int) -> StockReservation:
     """Give the order's stock back, exactly once however often this is called (each line bumps its product's
     version). For an order with no reservation it records a released, empty one, so a reservation arriving
-    later (a retry, a delayed request) finds it and takes nothing."""
-
-    def attempt() -> StockReservation:
-        now = utcnow()
-        if repository.mark_released(session, order_id=order_id, now=now):
-            reservation = get_reservation(session, order_id=order_id)
-            for line in sorted(reservation.lines, key=lambda line: line.product_id):
-                if not repository.return_stock(session, product_id=line.product_id, quantity=line.quantity):
-                    log.info("released_stock_of_deleted_product", order_id=order_id, product_id=line.product_id)
-            log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
-            return reservation
-        existing = repository.get_reservation(session, order_id=order_id)
-        if existing is not None:
-            return existing  # released before
-        log.info("released_before_reserved", order_id=order_id)
-        return repository.create_reservation(session, order_id=order_id, released_at=now)
-
-    return _retrying(session, attempt)
+    later (a retry, a delayed request) finds it and takes nothing. Run it with `retry_duplicates`, like
+    `reserve`: a release racing the order's first reservation repeats, and finds it."""
+    now = utcnow()
+    if await repository.mark_released(session, order_id=order_id, now=now):
+        reservation = await get_reservation(session, order_id=order_id)
+        for line in sorted(reservation.lines, key=lambda line: line.product_id):
+            if not await repository.return_stock(session, product_id=line.product_id, quantity=line.quantity):
+                log.info("released_stock_of_deleted_product", order_id=order_id, product_id=line.product_id)
+        log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
+        return reservation
+    existing = await repository.get_reservation(session, order_id=order_id)
+    if existing is not None:
+        return existing  # released before
+    log.info("released_before_reserved", order_id=order_id)
+    return await repository.create_reservation(session, order_id=order_id, released_at=now)
 
 
-def _take_line(session: Session, *, reservation: StockReservation, product_id: int, quantity: int) -> None:
+async def _take_line(session: AsyncSession, *, reservation: StockReservation, product_id: int, quantity: int) -> None:
     for _ in range(_STOCK_ATTEMPTS):
-        if repository.take_stock(session, product_id=product_id, quantity=quantity):
-            product = repository.get(session, product_id=product_id)
+        if await repository.take_stock(session, product_id=product_id, quantity=quantity):
+            product = await repository.get(session, product_id=product_id)
             assert product is not None  # this transaction holds the row's lock since its UPDATE
-            repository.add_reservation_line(
+            await repository.add_reservation_line(
                 session,
                 reservation=reservation,
                 product_id=product_id,
@@ -166,7 +159,7 @@ def _take_line(session: Session, *, reservation: StockReservation, product_id: i
                 unit_price=product.price,
             )
             return
-        product = repository.get(session, product_id=product_id)
+        product = await repository.get(session, product_id=product_id)
         if product is None:
             raise UnknownProduct(f"Product {product_id} does not exist.", details={"product_id": product_id})
         if product.stock < quantity:
@@ -187,17 +180,3 @@ def _check_same_items(reservation: StockReservation, quantities: dict[int, int])
     held = {line.product_id: line.quantity for line in reservation.lines}
     if held != quantities:
         raise ReservationMismatch(details={"order_id": reservation.order_id})
-
-
-def _retrying(session: Session, attempt: Callable[[], T]) -> T:
-    for _ in range(_ATTEMPTS):
-        try:
-            return attempt()
-        except IntegrityError:
-            session.rollback()  # a concurrent request for the same order id committed first; read its result
-        except OperationalError as exc:
-            if not is_deadlock(exc):
-                raise
-            session.rollback()  # chosen as a deadlock victim while waiting on the same order id
-            log.warning("reservation_deadlock_retried")
-    raise DependencyUnavailable("The reservation could not settle; try again.")

@@ -7,7 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
-from service_kit.db import Database, create_db_engine
+from service_kit.database import Database
+from service_kit.db import create_async_db_engine
 from service_kit.errors import install_error_handlers
 from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
 from service_kit.health import router as health_router
@@ -22,10 +23,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def database_for(settings: ServiceSettings) -> Database:
     """The service's database, as its settings describe it."""
     url, timeout = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS
-    engine = create_db_engine(
+    engine = create_async_db_engine(
         url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, connect_timeout=timeout
     )
-    return Database(engine, probe_engine=create_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout))
+    probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout)
+    return Database(engine, probe_engine=probe_engine)
 
 
 def key_source_for(settings: ServiceSettings) -> KeySource:
@@ -62,9 +64,9 @@ def create_service_app(
                     yield
         finally:
             readiness.close()
-            database.dispose()
+            await database.dispose()
             if isinstance(keys, JwksKeys):
-                keys.close()
+                await keys.close()
 
     app = FastAPI(
         title=name,

@@ -1,11 +1,11 @@
 """Access-token verification from public keys alone, the `CurrentUser` / `AdminUser` dependencies, and the
 `ServiceCaller` dependency that guards `/internal/` endpoints with the shared service credential."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,7 +59,7 @@ def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
 
 
 class KeySource(Protocol):
-    def get(self, kid: str) -> Ed25519PublicKey | None: ...
+    async def get(self, kid: str) -> Ed25519PublicKey | None: ...
 
 
 class StaticKeys:
@@ -75,7 +75,7 @@ class StaticKeys:
             raise ValueError("JWT public key must be an Ed25519 key")
         return cls(key)
 
-    def get(self, kid: str) -> Ed25519PublicKey | None:
+    async def get(self, kid: str) -> Ed25519PublicKey | None:
         return self._keys.get(kid)
 
 
@@ -89,34 +89,34 @@ class JwksKeys:
         self,
         url: str,
         *,
-        client: httpx.Client | None = None,
+        client: httpx.AsyncClient | None = None,
         min_refresh_seconds: float = 30.0,
         keyless_retry_seconds: float = 1.0,
     ) -> None:
         self._url = url
-        self._client = client or httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
         self._min_refresh = min_refresh_seconds
         self._keyless_retry = keyless_retry_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._tried_at = float("-inf")
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
-    def get(self, kid: str) -> Ed25519PublicKey | None:
+    async def get(self, kid: str) -> Ed25519PublicKey | None:
         key = self._keys.get(kid)
         if key is not None:
             return key
-        with self._lock:
+        async with self._lock:
             interval = self._min_refresh if self._keys else self._keyless_retry
             if kid not in self._keys and time.monotonic() - self._tried_at >= interval:
                 self._tried_at = time.monotonic()
-                self._refresh()
+                await self._refresh()
         if not self._keys:
             raise DependencyUnavailable("Cannot fetch the keys that verify access tokens.")
         return self._keys.get(kid)
 
-    def _refresh(self) -> None:
+    async def _refresh(self) -> None:
         try:
-            response = self._client.get(self._url)
+            response = await self._client.get(self._url)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -130,8 +130,8 @@ class JwksKeys:
                     keys[jwk["kid"]] = key
         self._keys = keys
 
-    def close(self) -> None:
-        self._client.close()
+    async def close(self) -> None:
+        await self._client.aclose()
 
 
 class TokenVerifier:
@@ -142,7 +142,7 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -150,7 +150,7 @@ class TokenVerifier:
         kid = header.get("kid")
         if header.get("alg") != ALGORITHM or not isinstance(kid, str):
             raise Unauthorized("The access token is not signed with an accepted algorithm.")
-        key = self._keys.get(kid)
+        key = await self._keys.get(kid)
         if key is None:
             raise Unauthorized("The access token is signed by an unknown key.")
         try:
@@ -177,20 +177,20 @@ class TokenVerifier:
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v0/auth/login")
 
 
-def current_user(
+async def current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The verified caller; 401 without a valid access token."""
     if credentials is None:
         raise Unauthorized("A bearer access token is required.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials)
+    return await verifier.verify(credentials.credentials)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def admin_user(user: CurrentUser) -> Principal:
+async def admin_user(user: CurrentUser) -> Principal:
     """The verified caller, who must be an admin; 403 otherwise."""
     if not user.is_admin:
         raise Forbidden("Only an admin may do this.")
@@ -215,7 +215,7 @@ class Service:
     """A caller that proved it holds the service credential: another service of the fleet, not a user."""
 
 
-def service_caller(
+async def service_caller(
     request: Request,
     token: Annotated[str | None, Depends(_service_token)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

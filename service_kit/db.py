@@ -1,11 +1,10 @@
-"""Database engine and per-request session: MySQL through PyMySQL, or embedded SQLite for `make run`."""
+"""Engines and column types: MySQL (aiomysql on PyMySQL; PyMySQL itself for migrations), or embedded SQLite
+for `make run`. Requests reach the database through `service_kit.database.Database`."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
-from fastapi import Depends, Request
 from sqlalchemy import (
     URL,
     BigInteger,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 # Every constraint gets a predictable name, so migrations can refer to it.
@@ -90,80 +89,49 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 5, connect_timeout: int = 3) -> Engine:
-    """An engine tuned for the backend in `url`."""
+def create_db_engine(url: URL) -> Engine:
+    """A synchronous engine, for migrations and tools: requests use `create_async_db_engine`."""
     if url.get_backend_name() == "sqlite":
-        if url.database:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        _ensure_sqlite_dir(url)
+        engine = create_engine(url, connect_args={"timeout": 10})
         _configure_sqlite(engine)
         return engine
-    return create_engine(
-        url,
+    return create_engine(url, pool_pre_ping=True, isolation_level=_ISOLATION)
+
+
+def create_async_db_engine(
+    url: URL, *, pool_size: int = 10, max_overflow: int = 5, connect_timeout: int = 3
+) -> AsyncEngine:
+    """The engine requests run on, for the backend in `url` (a synchronous URL; its async driver is chosen
+    here). No ping before each checkout: a connection found dead fails its unit of work, which
+    `Database.run` repeats on a fresh one, and the pool drops every connection older than the dead one."""
+    if url.get_backend_name() == "sqlite":
+        _ensure_sqlite_dir(url)
+        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 10})
+        _configure_sqlite(engine.sync_engine)
+        return engine
+    return create_async_engine(
+        url.set(drivername="mysql+aiomysql"),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
-        # Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.
-        isolation_level="READ COMMITTED",
-        connect_args={"connect_timeout": connect_timeout, "read_timeout": 30, "write_timeout": 30},
+        isolation_level=_ISOLATION,
+        connect_args={"connect_timeout": connect_timeout},
     )
 
 
-class Database:
-    """One service's engine and session factory, and the connection its readiness probe asks on."""
-
-    def __init__(self, engine: Engine, *, probe_engine: Engine | None = None) -> None:
-        self.engine = engine
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
-        # Probes keep a connection of their own: a request pool that is all checked out means busy, not down.
-        self._probe_engine = probe_engine or engine
-
-    def session(self) -> Session:
-        return self.sessions()
-
-    def answers(self) -> bool:
-        """Whether the database answers a trivial query."""
-        try:
-            self._query_outside_transaction("SELECT 1")
-        except Exception:  # any failure means "no"; the drivers' error classes differ
-            return False
-        return True
-
-    def migration_revision(self) -> str | None:
-        """The Alembic revision the database is at; None if it was never migrated."""
-        try:
-            revision = self._query_outside_transaction("SELECT version_num FROM alembic_version")
-        except Exception:  # no alembic_version table yet
-            return None
-        return str(revision) if revision is not None else None
-
-    def _query_outside_transaction(self, sql: str) -> Any:
-        """The first column of the first row, straight on the driver's connection: on SQLite a SQLAlchemy
-        transaction would BEGIN IMMEDIATE and queue behind writers, which a probe must never do."""
-        connection = self._probe_engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        except Exception:
-            connection.invalidate()
-            raise
-        finally:
-            connection.close()
-        return row[0] if row else None
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-        self._probe_engine.dispose()
+# Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.
+_ISOLATION = "READ COMMITTED"
 
 
-def rows_matched(session: Session, statement: Executable) -> int:
+def _ensure_sqlite_dir(url: URL) -> None:
+    if url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def rows_matched(session: AsyncSession, statement: Executable) -> int:
     """Run an UPDATE/DELETE and say how many rows its WHERE matched: the verdict of a conditional write."""
-    result = cast(CursorResult[Any], session.execute(statement))
+    result = cast(CursorResult[Any], await session.execute(statement))
     return result.rowcount
 
 
@@ -174,29 +142,3 @@ def is_deadlock(exc: DBAPIError) -> bool:
     """Whether the database chose this transaction as a deadlock victim: it is rolled back and may be retried."""
     args: tuple[Any, ...] = getattr(exc.orig, "args", ())
     return bool(args) and args[0] == _MYSQL_DEADLOCK
-
-
-def get_database(request: Request) -> Database:
-    """The service's database itself, for a flow that owns its transactions (see order_service.flows)."""
-    database: Database = request.app.state.database
-    return database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the handler returns, rolled back on any exception."""
-    session = get_database(request).session()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-# scope="function": the commit happens before the response is sent, so a 2xx means the data is durable.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]

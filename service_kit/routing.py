@@ -1,27 +1,37 @@
-"""The router every service declares its routes on: sync handlers answer after their transaction committed,
-with no wait for a worker thread in between."""
+"""The router every service declares its routes on, and the two rules it holds each route to as it is added:
 
-import typing
+- Handlers are coroutines. A sync handler (or a sync dependency) costs a hop to a worker thread and back
+  on every request; everything a request does is awaited on the event loop instead.
+- A route that answers with a body declares its response model, a pydantic model, and FastAPI filters what
+  the handler returns through it: an ORM row returned under `UserRead` sends UserRead's fields, never
+  `password_hash`. Without one (only 204s, which have no body), or with `Any` or `dict`, it would send
+  whatever the handler returned."""
+
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
-from fastapi.datastructures import DefaultPlaceholder
+from fastapi import APIRouter, status
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+
+class RouteRuleBroken(TypeError):
+    """A route was declared against the rules above."""
 
 
 class ServiceRouter(APIRouter):
-    """Documents each route's response model in OpenAPI but never validates the handler's return against it.
-
-    FastAPI validates a sync handler's return on a worker thread *before* the request's session commits.
-    Under contention every worker can be blocked on a lock that transaction holds (a row on MariaDB, the
-    whole file on SQLite), so the commit that would free them waits for a worker that never comes. Handlers
-    return instances of their response model, so the JSON is the same; it is encoded on the event loop."""
-
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        model = kwargs.pop("response_model", None)
-        if model is None or isinstance(model, DefaultPlaceholder):
-            model = typing.get_type_hints(endpoint).get("return")
-        if model is not None and not (isinstance(model, type) and issubclass(model, Response)):
-            status_code = kwargs.get("status_code") or 200
-            kwargs["responses"] = {status_code: {"model": model}, **(kwargs.get("responses") or {})}
-        super().add_api_route(path, endpoint, response_model=None, **kwargs)
+        if not inspect.iscoroutinefunction(endpoint):
+            raise RouteRuleBroken(f"{endpoint.__qualname__} must be `async def`")
+        super().add_api_route(path, endpoint, **kwargs)
+        route = self.routes[-1]
+        assert isinstance(route, APIRoute)
+        if route.status_code != status.HTTP_204_NO_CONTENT and not filters_its_body(route):
+            raise RouteRuleBroken(f"{endpoint.__qualname__} must declare the pydantic model it answers with")
+
+
+def filters_its_body(route: APIRoute) -> bool:
+    """Whether FastAPI sends only the fields of a declared pydantic model, whatever the handler returns."""
+    model = route.response_model
+    return isinstance(model, type) and issubclass(model, BaseModel)

@@ -1,11 +1,15 @@
-"""The auth endpoints of API.md. Thin: parse, call the service, shape the response."""
+"""The auth endpoints of API.md. Thin: parse, run the service's rule as one unit of work, shape the response.
+Handlers return ORM rows where the response model says what of them is sent (never `password_hash`)."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Path, Response, status
 
 from auth_service import service
 from auth_service.dependencies import SettingsDep, SignerDep
+from auth_service.exceptions import RefreshTokenReused
+from auth_service.models import User
 from auth_service.schemas import (
     JsonWebKeySet,
     LoginRequest,
@@ -16,7 +20,8 @@ from auth_service.schemas import (
     UserRead,
 )
 from service_kit.auth import AdminUser, CurrentUser
-from service_kit.db import MAX_ID, SessionDep
+from service_kit.database import DatabaseDep
+from service_kit.db import MAX_ID
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
@@ -29,52 +34,56 @@ router = ServiceRouter(prefix=PREFIX, tags=["users"])
 
 
 @open_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-def register(session: SessionDep, user_in: UserCreate, response: Response) -> UserRead:
-    user = service.register(session, user_in=user_in)
+async def register(database: DatabaseDep, user_in: UserCreate, response: Response) -> User:
+    user = await database.run(partial(service.register, user_in=user_in))
     response.headers["Location"] = f"{PREFIX}/users/{user.id}"
-    return UserRead.model_validate(user)
+    return user
 
 
 @open_router.post("/login", response_model=TokenPair)
-def login(session: SessionDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep) -> TokenPair:
-    return service.login(
-        session,
+async def login(
+    database: DatabaseDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
+) -> TokenPair:
+    login = partial(
+        service.login,
         email=credentials.email,
         password=credentials.password.get_secret_value(),
         signer=signer,
         refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS,
     )
+    return await database.run(login)
 
 
 @open_router.post("/refresh", response_model=TokenPair)
-def refresh(session: SessionDep, body: RefreshRequest, signer: SignerDep, settings: SettingsDep) -> TokenPair:
-    return service.refresh(
-        session, refresh_token=body.refresh_token, signer=signer, refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS
+async def refresh(database: DatabaseDep, body: RefreshRequest, signer: SignerDep, settings: SettingsDep) -> TokenPair:
+    refresh = partial(
+        service.refresh, refresh_token=body.refresh_token, signer=signer, refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS
     )
+    return await database.run(refresh, commit_on=(RefreshTokenReused,))
 
 
 @open_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(session: SessionDep, body: RefreshRequest) -> Response:
-    service.logout(session, refresh_token=body.refresh_token)
+async def logout(database: DatabaseDep, body: RefreshRequest) -> Response:
+    await database.run(partial(service.logout, refresh_token=body.refresh_token))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @open_router.get("/.well-known/jwks.json", response_model=JsonWebKeySet)
-def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
+async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
     response.headers["Cache-Control"] = "public, max-age=300"
     return JsonWebKeySet.model_validate(signer.jwks())
 
 
 @router.get("/me", response_model=UserRead)
-def get_me(session: SessionDep, caller: CurrentUser) -> UserRead:
-    return UserRead.model_validate(service.get_user(session, user_id=caller.id, caller=caller))
+async def get_me(database: DatabaseDep, caller: CurrentUser) -> User:
+    return await database.run(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-def get_user(session: SessionDep, user_id: UserId, caller: CurrentUser) -> UserRead:
-    return UserRead.model_validate(service.get_user(session, user_id=user_id, caller=caller))
+async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> User:
+    return await database.run(partial(service.get_user, user_id=user_id, caller=caller))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-def update_user_role(session: SessionDep, user_id: UserId, role_in: RoleUpdate, _admin: AdminUser) -> UserRead:
-    return UserRead.model_validate(service.change_role(session, user_id=user_id, role=role_in.role))
+async def update_user_role(database: DatabaseDep, user_id: UserId, role_in: RoleUpdate, _admin: AdminUser) -> User:
+    return await database.run(partial(service.change_role, user_id=user_id, role=role_in.role))

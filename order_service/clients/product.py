@@ -3,7 +3,7 @@ timeouts, the service credential and the caller's request id on every call, boun
 reserve and release are idempotent by order id), and a bulkhead that keeps a burst of orders queued here,
 where waiting costs nothing, rather than at the product service, where it would turn into timeouts."""
 
-import threading
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import structlog
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential
 
 from order_service.exceptions import (
     OutOfStock,
@@ -66,15 +66,15 @@ class ProductClient:
         max_in_flight: int = 4,
         queue_timeout: float = 5.0,
         stall_timeout: float = 1.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._deadline = deadline
-        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._in_flight = asyncio.BoundedSemaphore(max_in_flight)
         self._queue_timeout = queue_timeout
         self._stall_timeout = stall_timeout
         # When the product service last answered anything: calls finishing is what makes queueing worth it.
         self._answered_at = time.monotonic()
-        self._http = httpx.Client(
+        self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={SERVICE_TOKEN_HEADER: service_token},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -82,49 +82,54 @@ class ProductClient:
             transport=transport,
         )
 
-    def reserve(self, order_id: int, quantities: dict[int, int]) -> Reservation:
+    async def reserve(self, order_id: int, quantities: dict[int, int]) -> Reservation:
         """Take stock for every line or none. Raises OutOfStock or ProductRejected when the product service
         said no (nothing taken), ProductUnavailable when its answer never came (outcome unknown)."""
         body = {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in quantities.items()]}
-        return _reservation(self._call("POST", "/internal/reservations", json=body))
+        return _reservation(await self._call("POST", "/internal/reservations", json=body))
 
-    def release(self, order_id: int) -> None:
+    async def release(self, order_id: int) -> None:
         """Give back whatever the order holds, exactly once however often it is called."""
-        self._call("POST", f"/internal/reservations/{order_id}/release")
+        await self._call("POST", f"/internal/reservations/{order_id}/release")
 
-    def close(self) -> None:
-        self._http.close()
+    async def close(self) -> None:
+        await self._http.aclose()
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
         """One call, with a slot of the bulkhead. A burst queues for a slot as long as the product service keeps
         answering (up to the queue timeout); while it answers nothing (stalled), a caller waits at most the
         stall timeout, and the time it waited counts against its deadline: a placement answers within the
         deadline even when every slot is stuck."""
         started = time.monotonic()
-        if not self._acquire_slot(started):
+        if not await self._acquire_slot(started):
             log.warning("product_service_busy", path=path)
             raise ProductBusy()
         try:
             unanswered_for = time.monotonic() - max(self._answered_at, started)
-            return self._call_with_retries(method, path, json, max(self._deadline - unanswered_for, _MIN_CALL_SECONDS))
+            deadline = max(self._deadline - unanswered_for, _MIN_CALL_SECONDS)
+            return await self._call_with_retries(method, path, json, deadline)
         finally:
             self._in_flight.release()
 
-    def _acquire_slot(self, started: float) -> bool:
-        while not self._in_flight.acquire(timeout=_SLOT_POLL_SECONDS):
-            moment = time.monotonic()
-            if (
-                moment - started >= self._queue_timeout
-                or moment - max(self._answered_at, started) >= self._stall_timeout
-            ):
-                return False
-        return True
+    async def _acquire_slot(self, started: float) -> bool:
+        while True:
+            try:
+                async with asyncio.timeout(_SLOT_POLL_SECONDS):
+                    await self._in_flight.acquire()
+                return True
+            except TimeoutError:
+                moment = time.monotonic()
+                if (
+                    moment - started >= self._queue_timeout
+                    or moment - max(self._answered_at, started) >= self._stall_timeout
+                ):
+                    return False
 
-    def _call_with_retries(
+    async def _call_with_retries(
         self, method: str, path: str, json: dict[str, Any] | None, deadline: float
     ) -> dict[str, Any]:
         started = time.monotonic()
-        retrying = Retrying(
+        retrying = AsyncRetrying(
             # A read timeout is not retried: the product service is slow or stuck, and more calls add load.
             retry=retry_if_exception_type(_TryAgain),
             # A few quick tries find a live replica if there is one; never wait past the deadline.
@@ -132,17 +137,17 @@ class ProductClient:
             wait=wait_exponential(multiplier=0.05, max=0.3),
             reraise=True,
         )
-        for attempt in retrying:
+        async for attempt in retrying:
             with attempt:
                 remaining = max(deadline - (time.monotonic() - started), 0.05)
-                return self._once(method, path, json, remaining)
+                return await self._once(method, path, json, remaining)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _once(self, method: str, path: str, json: dict[str, Any] | None, budget: float) -> dict[str, Any]:
+    async def _once(self, method: str, path: str, json: dict[str, Any] | None, budget: float) -> dict[str, Any]:
         headers = {"X-Request-ID": _request_id()}
         timeout = self._http.timeout
         try:
-            response = self._http.request(
+            response = await self._http.request(
                 method,
                 path,
                 json=json,

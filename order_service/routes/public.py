@@ -1,5 +1,7 @@
-"""The order endpoints of API.md. Thin: parse, call the flow or service, shape the response."""
+"""The order endpoints of API.md. Thin: parse, call the flow (or run the service's read as one unit of
+work), shape the response."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Header, Path, Query, Response, status
@@ -8,7 +10,8 @@ from order_service import flows, service
 from order_service.dependencies import ProductClientDep, SettingsDep
 from order_service.schemas import OrderCreate, OrderRead
 from service_kit.auth import CurrentUser
-from service_kit.db import MAX_ID, DatabaseDep, SessionDep
+from service_kit.database import DatabaseDep
+from service_kit.db import MAX_ID
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
@@ -36,7 +39,7 @@ IdempotencyKey = Annotated[
     response_model=OrderRead,
     responses={200: {"model": OrderRead, "description": "An Idempotency-Key replay: the first order."}},
 )
-def create_order(
+async def create_order(
     order_in: OrderCreate,
     caller: CurrentUser,
     database: DatabaseDep,
@@ -45,7 +48,7 @@ def create_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderRead:
-    placed = flows.place_order(
+    placed = await flows.place_order(
         database,
         products,
         caller=caller,
@@ -60,24 +63,25 @@ def create_order(
 
 
 @router.get("", response_model=Page[OrderRead])
-def list_orders(
-    session: SessionDep,
+async def list_orders(
+    database: DatabaseDep,
     caller: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Admins only: whose orders.")] = None,
 ) -> Page[OrderRead]:
-    orders, next_cursor = service.list_orders(session, caller=caller, user_id=user_id, cursor=cursor, limit=limit)
+    page = partial(service.list_orders, caller=caller, user_id=user_id, cursor=cursor, limit=limit)
+    orders, next_cursor = await database.run(page)
     return Page[OrderRead](items=[OrderRead.model_validate(order) for order in orders], next_cursor=next_cursor)
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-def get_order(session: SessionDep, order_id: OrderId, caller: CurrentUser) -> OrderRead:
-    return OrderRead.model_validate(service.get_order(session, order_id=order_id, caller=caller))
+async def get_order(database: DatabaseDep, order_id: OrderId, caller: CurrentUser) -> OrderRead:
+    return OrderRead.model_validate(await database.run(partial(service.get_order, order_id=order_id, caller=caller)))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)
-def cancel_order(
+async def cancel_order(
     order_id: OrderId, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep
 ) -> OrderRead:
-    return OrderRead.model_validate(flows.cancel_order(database, products, order_id=order_id, caller=caller))
+    return OrderRead.model_validate(await flows.cancel_order(database, products, order_id=order_id, caller=caller))

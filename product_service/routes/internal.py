@@ -14,6 +14,7 @@ taken: see release). `unit_price` is a decimal string with two places; `name` an
 at the moment its stock was taken. Errors use the fleet's envelope `{"error": {"code", "message", "details",
 "request_id"}}`."""
 
+from functools import partial
 from typing import Any
 
 from fastapi import Response, status
@@ -21,7 +22,7 @@ from fastapi import Response, status
 from product_service import service
 from product_service.dependencies import OrderId
 from product_service.schemas import ReservationCreate, ReservationRead
-from service_kit.db import SessionDep
+from service_kit.database import DatabaseDep
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/internal/reservations"
@@ -58,7 +59,9 @@ _CREDENTIAL: dict[int | str, dict[str, Any]] = {
         status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "Try again; nothing was taken."},
     },
 )
-def create_reservation(session: SessionDep, reservation_in: ReservationCreate, response: Response) -> ReservationRead:
+async def create_reservation(
+    database: DatabaseDep, reservation_in: ReservationCreate, response: Response
+) -> ReservationRead:
     """Reserve stock for an order: every line or none, in one transaction.
 
     Body: `{"order_id": int >= 1, "items": [{"product_id": int >= 1, "quantity": int >= 1}, ...]}` (1 to 100
@@ -66,7 +69,8 @@ def create_reservation(session: SessionDep, reservation_in: ReservationCreate, r
     stock. Idempotent by `order_id`: a repeat (also one racing the first) returns the first result with 200
     and takes nothing; a repeat after a release returns the released reservation, and so does a reservation
     for an order that was released before it ever reserved (then with no items)."""
-    reservation, created = service.reserve(session, reservation_in=reservation_in)
+    reserve = partial(service.reserve, reservation_in=reservation_in)
+    reservation, created = await database.run(reserve, retry_duplicates=True)
     if not created:
         response.status_code = status.HTTP_200_OK
     return ReservationRead.of(reservation)
@@ -80,10 +84,10 @@ def create_reservation(session: SessionDep, reservation_in: ReservationCreate, r
         status.HTTP_404_NOT_FOUND: {"description": "`code: not_found`: nothing was ever reserved or released."},
     },
 )
-def get_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
+async def get_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
     """What the order holds: `held` with its items, or `released`. 404 when this order id never reserved nor
     released anything, which after a reserve call whose answer was lost means that call took nothing."""
-    return ReservationRead.of(service.get_reservation(session, order_id=order_id))
+    return ReservationRead.of(await database.run(partial(service.get_reservation, order_id=order_id)))
 
 
 @router.post(
@@ -91,11 +95,11 @@ def get_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
     response_model=ReservationRead,
     responses=_CREDENTIAL,
 )
-def release_reservation(session: SessionDep, order_id: OrderId) -> ReservationRead:
+async def release_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
     """Give the order's stock back: exactly once however often it is called, each product's `version` bumped.
     Always 200 with the reservation, now `released`.
 
     An order id with no reservation is not an error: it is recorded as released with no items, so that a
     reserve call for it still in flight (or retried later) takes nothing and answers `released`. A product
     deleted since the reservation gets nothing back (it no longer exists)."""
-    return ReservationRead.of(service.release(session, order_id=order_id))
+    return ReservationRead.of(await database.run(partial(service.release, order_id=order_id), retry_duplicates=True))

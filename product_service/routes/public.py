@@ -1,9 +1,7 @@
 """The product endpoints of API.md. Reads are public; writes need an admin (applied where `router` is
-included). Thin: parse, call the service, shape the response with its ETag.
+included). Thin: parse, run the service's rule as one unit of work, shape the response with its ETag."""
 
-Routers are `ServiceRouter`s: a handler's answer goes out after its commit with no wait for a worker thread
-in between (under contention, every worker can be waiting for this request's row lock)."""
-
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Query, Response, status
@@ -13,7 +11,7 @@ from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
 from product_service.models import Product
 from product_service.preconditions import etag
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
-from service_kit.db import SessionDep
+from service_kit.database import DatabaseDep
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
@@ -36,14 +34,14 @@ def _read(product: Product, response: Response) -> ProductRead:
 
 
 @open_router.get("", response_model=Page[ProductRead])
-def list_products(
-    session: SessionDep,
+async def list_products(
+    database: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
 ) -> Page[ProductRead]:
     """Products in id order, a page at a time; products added while a client pages appear at the end."""
-    products, next_cursor = service.list(session, limit=limit, cursor=cursor, name_contains=q)
+    products, next_cursor = await database.run(partial(service.list, limit=limit, cursor=cursor, name_contains=q))
     return Page(items=[ProductRead.model_validate(product) for product in products], next_cursor=next_cursor)
 
 
@@ -52,41 +50,51 @@ def list_products(
     response_model=ProductRead,
     responses={status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."}},
 )
-def get_product(
-    session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
+async def get_product(
+    database: DatabaseDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
 ) -> ProductRead | Response:
     """The product, with `ETag: "<version>"`."""
-    product = service.get(session, product_id=product_id)
+    product = await database.run(partial(service.get, product_id=product_id))
     if preconditions.not_modified(if_none_match, product.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
     return _read(product, response)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead)
-def create_product(session: SessionDep, product_in: ProductCreate, response: Response) -> ProductRead:
+async def create_product(database: DatabaseDep, product_in: ProductCreate, response: Response) -> ProductRead:
     """A new product at version 1, with its `Location` and `ETag`."""
-    product = service.create(session, product_in=product_in)
+    product = await database.run(partial(service.create, product_in=product_in))
     response.headers["Location"] = f"{PREFIX}/{product.id}"
     return _read(product, response)
 
 
 @router.put("/{product_id}", response_model=ProductRead, responses=_STALE)
-def replace_product(
-    session: SessionDep, product_id: ProductId, product_in: ProductReplace, response: Response, if_match: IfMatch = None
+async def replace_product(
+    database: DatabaseDep,
+    product_id: ProductId,
+    product_in: ProductReplace,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ProductRead:
     """Replace every field, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
-    product = service.replace(session, product_id=product_id, product_in=product_in, precondition=precondition)
+    replace = partial(service.replace, product_id=product_id, product_in=product_in, precondition=precondition)
+    product = await database.run(replace)
     return _read(product, response)
 
 
 @router.patch("/{product_id}", response_model=ProductRead, responses=_STALE)
-def update_product(
-    session: SessionDep, product_id: ProductId, product_in: ProductUpdate, response: Response, if_match: IfMatch = None
+async def update_product(
+    database: DatabaseDep,
+    product_id: ProductId,
+    product_in: ProductUpdate,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ProductRead:
     """Change the fields given, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
-    product = service.update(session, product_id=product_id, product_in=product_in, precondition=precondition)
+    update = partial(service.update, product_id=product_id, product_in=product_in, precondition=precondition)
+    product = await database.run(update)
     return _read(product, response)
 
 
@@ -95,7 +103,8 @@ def update_product(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={status.HTTP_412_PRECONDITION_FAILED: _STALE[status.HTTP_412_PRECONDITION_FAILED]},
 )
-def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
+async def delete_product(database: DatabaseDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
     """Delete the product; with If-Match, only if it is still at that version."""
-    service.delete(session, product_id=product_id, precondition=preconditions.for_delete(if_match))
+    precondition = preconditions.for_delete(if_match)
+    await database.run(partial(service.delete, product_id=product_id, precondition=precondition))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 """The auth app on a throwaway MariaDB database migrated by Alembic, with a test signing key."""
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ import auth_service
 from auth_service import service
 from auth_service.config import Settings
 from auth_service.main import create_app
-from service_kit.app import database_for
 from service_kit.migrations import upgrade_to_head
+from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
 from tests.support.users import Account, login
 
@@ -36,9 +37,9 @@ def settings(private_key, tmp_path_factory):
             **db_env(),
         )
         upgrade_to_head(settings, Path(auth_service.__file__).parent / "migrations")
-        database = database_for(settings)
-        with database.session() as session, session.begin():
-            service.ensure_admin(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, username="root")
+        database = DirectDatabase(settings)
+        ensure = partial(service.ensure_admin, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, username="root")
+        database.run(ensure)
         database.dispose()
         yield settings
 

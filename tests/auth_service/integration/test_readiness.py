@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from auth_service.config import MIGRATIONS_DIR, Settings
 from auth_service.main import create_app
+from service_kit.db import create_db_engine
 from service_kit.migrations import upgrade_to_head
 
 
@@ -21,6 +22,8 @@ class TestReadinessFollowsMigrations:
             upgrade_to_head(settings, MIGRATIONS_DIR)
             assert client.get("/readyz").status_code == 200
 
-            with app.state.database.engine.begin() as connection:
+            newer_release = create_db_engine(settings.database_url())
+            with newer_release.begin() as connection:
                 connection.execute(text("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'"))
+            newer_release.dispose()
             assert client.get("/readyz").status_code == 200

@@ -1,4 +1,5 @@
 import threading
+from asyncio import run
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -10,10 +11,10 @@ from service_kit.db import utcnow
 
 class TestPasswords:
     def test_hash_is_argon2id_and_verifies(self):
-        password_hash = security.hash_password("correct horse")
+        password_hash = run(security.hash_password("correct horse"))
         assert password_hash.startswith("$argon2id$")
-        assert security.verify_password("correct horse", password_hash)[0]
-        assert not security.verify_password("wrong horse", password_hash)[0]
+        assert run(security.verify_password("correct horse", password_hash))[0]
+        assert not run(security.verify_password("wrong horse", password_hash))[0]
 
     def test_unknown_user_still_costs_one_hash_verification(self, monkeypatch):
         calls = []
@@ -24,7 +25,7 @@ class TestPasswords:
             return real_verify(*args)
 
         monkeypatch.setattr(security.password_hasher, "verify", counting_verify)
-        assert security.verify_password("whatever", None) == (False, None)
+        assert run(security.verify_password("whatever", None)) == (False, None)
         assert len(calls) == 1
 
     def test_outdated_parameters_are_rehashed(self):
@@ -32,7 +33,7 @@ class TestPasswords:
         from pwdlib.hashers.argon2 import Argon2Hasher
 
         weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),)).hash("pw-123456")
-        valid, rehash = security.verify_password("pw-123456", weak)
+        valid, rehash = run(security.verify_password("pw-123456", weak))
         assert valid and rehash and "m=19456,t=2" in rehash
 
 
@@ -64,5 +65,5 @@ class TestSigningKey:
         signer = security.Signer(Ed25519PrivateKey.generate(), issuer="iss", audience="aud", ttl_seconds=900)
         token = signer.access_token(user_id=5, role=Role.ADMIN, now=utcnow())
         verifier = TokenVerifier(signer.key_source(), issuer="iss", audience="aud")
-        assert verifier.verify(token) == Principal(id=5, role=Role.ADMIN)
+        assert run(verifier.verify(token)) == Principal(id=5, role=Role.ADMIN)
         assert "d" not in signer.jwk  # the private part is never published

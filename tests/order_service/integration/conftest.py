@@ -15,9 +15,8 @@ from order_service.config import Settings as OrderSettings
 from order_service.main import create_app as create_order_app
 from product_service.config import Settings as ProductSettings
 from product_service.main import create_app as create_product_app
-from service_kit.app import database_for
-from service_kit.db import Database
 from service_kit.migrations import upgrade_to_head
+from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
 from tests.support.servers import free_port, serving
 from tests.support.tokens import TokenMinter
@@ -84,8 +83,8 @@ def products(product_url) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def order_database(order_settings) -> Iterator[Database]:
-    database = database_for(order_settings)
+def order_database(order_settings) -> Iterator[DirectDatabase]:
+    database = DirectDatabase(order_settings)
     yield database
     database.dispose()
 

@@ -1,9 +1,11 @@
 """The order section of API.md against a live product service (real HTTP both ways, MariaDB). The classes
 that need only `orders`, `products` and `minter` run again through the real fleet (tests/fleet/test_orders.py)."""
 
+import asyncio
 import contextlib
 import time
 import uuid
+from functools import partial
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from tests.product_service.support import assert_error, create_product, get_prod
 from tests.support.concurrency import burst
 
 ORDERS = "/api/v0/orders"
+SERVICE = {"X-Service-Token": "order-tests-service-token"}
 ALICE, BOB = 900_000_001, 900_000_002  # far above any id the fleet's auth hands out
 
 
@@ -213,80 +216,92 @@ class TestProductServiceOutage:
         assert pending == 0
 
     def test_a_placement_the_bulkhead_refused_owes_no_release(self, order_database, product):
-        import threading
-
         from order_service import repository
         from order_service.exceptions import ProductBusy, ProductUnavailable
         from order_service.schemas import OrderCreate
         from service_kit.auth import Principal, Role
 
-        entered, release = threading.Event(), threading.Event()
+        async def refused_placement(database) -> None:
+            entered, release = asyncio.Event(), asyncio.Event()
 
-        def stuck(request):
-            entered.set()
-            release.wait(10)
-            return httpx.Response(503)
+            async def stuck(request):
+                entered.set()
+                await release.wait()
+                return httpx.Response(503)
 
-        products = ProductClient(
-            "http://product",
-            service_token="t",
-            connect_timeout=0.1,
-            read_timeout=10,
-            deadline=10,
-            max_in_flight=1,
-            queue_timeout=0.1,
-            transport=httpx.MockTransport(stuck),
-        )
+            products = ProductClient(
+                "http://product",
+                service_token="t",
+                connect_timeout=0.1,
+                read_timeout=10,
+                deadline=10,
+                max_in_flight=1,
+                queue_timeout=0.1,
+                transport=httpx.MockTransport(stuck),
+            )
 
-        def hold_the_only_slot() -> None:
-            with contextlib.suppress(ProductUnavailable):
-                products.release(1)
+            async def hold_the_only_slot() -> None:
+                with contextlib.suppress(ProductUnavailable):
+                    await products.release(1)
 
-        holder = threading.Thread(target=hold_the_only_slot)
-        holder.start()
-        assert entered.wait(5)
-        try:
-            with pytest.raises(ProductBusy):
-                flows.place_order(
-                    order_database,
-                    products,
-                    caller=Principal(id=ALICE, role=Role.USER),
-                    order_in=OrderCreate.model_validate(order_body((product["id"], 1))),
-                    idempotency_key=None,
-                    replay_wait_seconds=0,
-                )
-        finally:
-            release.set()
-            holder.join(10)
-        with order_database.session() as session:
-            [latest] = repository.list(session, user_id=ALICE, before_id=None, limit=1)
+            holder = asyncio.create_task(hold_the_only_slot())
+            await asyncio.wait_for(entered.wait(), 5)
+            try:
+                with pytest.raises(ProductBusy):
+                    await flows.place_order(
+                        database,
+                        products,
+                        caller=Principal(id=ALICE, role=Role.USER),
+                        order_in=OrderCreate.model_validate(order_body((product["id"], 1))),
+                        idempotency_key=None,
+                        replay_wait_seconds=0,
+                    )
+            finally:
+                release.set()
+                await asyncio.wait_for(holder, 10)
+                await products.close()
+
+        order_database.call(refused_placement)
+        [latest] = order_database.run(partial(repository.list, user_id=ALICE, before_id=None, limit=1))
         assert latest.status == "failed"
         assert latest.released_at is not None  # nothing was sent, so nothing is owed
 
 
 class TestReconciler:
-    def _client(self, url):
-        return ProductClient(
-            url, service_token="order-tests-service-token", connect_timeout=0.3, read_timeout=1, deadline=1
-        )
+    @staticmethod
+    def _reconcile(order_database, url, *, pending_timeout: float) -> None:
+        async def one_pass(database) -> None:
+            products = ProductClient(
+                url, service_token="order-tests-service-token", connect_timeout=0.3, read_timeout=1, deadline=1
+            )
+            try:
+                await flows.reconcile(database, products, pending_timeout=pending_timeout)
+            finally:
+                await products.close()
+
+        order_database.call(one_pass)
 
     def test_an_abandoned_placement_is_failed_and_its_stock_released(
         self, product_url, products, order_database, product
     ):
         from order_service import repository
 
-        client = self._client(product_url)
-        with order_database.session() as session, session.begin():
-            order = repository.create_pending(
-                session, user_id=ALICE, quantities={product["id"]: 3}, idempotency_key=None, fingerprint="x"
-            )
-        client.reserve(order.reservation_id, {product["id"]: 3})  # the replica died right after this call
+        pending = partial(
+            repository.create_pending,
+            user_id=ALICE,
+            quantities={product["id"]: 3},
+            idempotency_key=None,
+            fingerprint="x",
+        )
+        order = order_database.run(pending)
+        body = {"order_id": order.reservation_id, "items": [{"product_id": product["id"], "quantity": 3}]}
+        reserved = products.post("/internal/reservations", json=body, headers=SERVICE)
+        assert reserved.status_code == 201  # ...and the replica died right after this call
         assert get_product(products, product["id"])["stock"] == 7
-        flows.reconcile(order_database, client, pending_timeout=0)
+        self._reconcile(order_database, product_url, pending_timeout=0)
         assert get_product(products, product["id"])["stock"] == 10
-        with order_database.session() as session:
-            settled = repository.get(session, order_id=order.id)
-            assert settled is not None and settled.status == "failed" and settled.released_at is not None
+        settled = order_database.run(partial(repository.get, order_id=order.id))
+        assert settled is not None and settled.status == "failed" and settled.released_at is not None
 
     def test_a_release_owed_during_an_outage_is_delivered_later(
         self, order_settings, product_url, products, order_database, alice, product, unreachable_product_url
@@ -301,10 +316,10 @@ class TestReconciler:
             cancelled = orders_without_products.post(f"{ORDERS}/{order['id']}/cancel", headers=alice)
         assert cancelled.json()["status"] == "cancelled"
         assert get_product(products, product["id"])["stock"] == 8  # still held: the release is owed
-        flows.reconcile(order_database, self._client(product_url), pending_timeout=60)
+        self._reconcile(order_database, product_url, pending_timeout=60)
         assert get_product(products, product["id"])["stock"] == 10
-        with order_database.session() as session:
-            assert repository.get(session, order_id=order["id"]).released_at is not None  # type: ignore[union-attr]
+        settled = order_database.run(partial(repository.get, order_id=order["id"]))
+        assert settled is not None and settled.released_at is not None
 
 
 class TestIdsOutOfRange:

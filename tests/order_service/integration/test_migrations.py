@@ -1,5 +1,7 @@
 """ordersDB's migrations, run for real on MariaDB: existing orders keep reserving under their own id."""
 
+from functools import partial
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
@@ -47,9 +49,8 @@ class TestNewOrders:
         item = create_product(products, minter.admin_headers(), stock=5)
         body = {"items": [{"product_id": item["id"], "quantity": 1}]}
         order = orders.post("/api/v0/orders", json=body, headers=minter.user_headers(user_id=900_000_003)).json()
-        with order_database.session() as session:
-            stored = repository.get(session, order_id=order["id"])
-            assert stored is not None and stored.reservation_id != stored.id
+        stored = order_database.run(partial(repository.get, order_id=order["id"]))
+        assert stored is not None and stored.reservation_id != stored.id
         held = products.get(
             f"/internal/reservations/{stored.reservation_id}", headers={"X-Service-Token": "order-tests-service-token"}
         )

@@ -4,6 +4,7 @@ without either delivering the other's. Against the live product service and Mari
 import secrets
 import threading
 from collections import Counter
+from functools import partial
 
 import httpx
 from sqlalchemy import select
@@ -11,44 +12,66 @@ from sqlalchemy import select
 from order_service import flows, repository
 from order_service.clients.product import ProductClient
 from order_service.models import Order, OrderStatus
-from service_kit.db import Database, utcnow
+from service_kit.database import Database
+from service_kit.db import utcnow
 from tests.support.concurrency import run_concurrently
+from tests.support.direct import DirectDatabase
 
 OWED = 1000
 USER = 900_000_101
 
 
-class ReleaseCounter(httpx.HTTPTransport):
-    """The real product service, with every release call counted, and the ones for `failing` answered 500."""
+class ReleaseCounter:
+    """Every release call the reconcilers make, counted; the ones for `failing` are answered 500."""
 
     def __init__(self, failing: int | None = None) -> None:
-        super().__init__()
         self.failing = failing
         self.calls: Counter[int] = Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # two reconcilers, each on its own thread and event loop
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def count(self, request: httpx.Request) -> bool:
+        """Count the call; False if it is to fail."""
         reservation_id = int(request.url.path.split("/")[3])  # /internal/reservations/{id}/release
         with self._lock:
             self.calls[reservation_id] += 1
-        if reservation_id == self.failing:
+        return reservation_id != self.failing
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """The real product service, behind a `ReleaseCounter`."""
+
+    def __init__(self, counter: ReleaseCounter) -> None:
+        super().__init__()
+        self._counter = counter
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._counter.count(request):
             return httpx.Response(500, json={"error": {"code": "internal_error", "message": "boom"}})
-        return super().handle_request(request)
+        return await super().handle_async_request(request)
 
 
-def client(url: str, transport: httpx.BaseTransport) -> ProductClient:
-    return ProductClient(
-        url,
-        service_token="order-tests-service-token",
-        connect_timeout=0.5,
-        read_timeout=5,
-        deadline=5,
-        max_in_flight=8,
-        transport=transport,
-    )
+def reconcile(database: DirectDatabase, url: str, counter: ReleaseCounter, batch_size: int = 100) -> flows.Reconciled:
+    """One reconciliation pass, as a replica runs it, through a product client that counts its releases."""
+
+    async def one_pass(service_database: Database) -> flows.Reconciled:
+        products = ProductClient(
+            url,
+            service_token="order-tests-service-token",
+            connect_timeout=0.5,
+            read_timeout=5,
+            deadline=5,
+            max_in_flight=8,
+            transport=CountingTransport(counter),
+        )
+        try:
+            return await flows.reconcile(service_database, products, pending_timeout=60, batch_size=batch_size)
+        finally:
+            await products.close()
+
+    return database.call(one_pass)
 
 
-def owe_releases(database: Database, count: int) -> list[Order]:
+def owe_releases(database: DirectDatabase, count: int) -> list[Order]:
     """`count` failed orders whose release is still owed, as an outage leaves them."""
     orders = [
         Order(
@@ -65,7 +88,7 @@ def owe_releases(database: Database, count: int) -> list[Order]:
     return orders
 
 
-def still_owed(database: Database, orders: list[Order]) -> list[Order]:
+def still_owed(database: DirectDatabase, orders: list[Order]) -> list[Order]:
     with database.session() as session:
         statement = select(Order).where(Order.id.in_([order.id for order in orders]), Order.released_at.is_(None))
         return list(session.scalars(statement))
@@ -77,7 +100,7 @@ class TestReconcile:
         bad = orders[0]  # first in line: the old reconciler stopped there and released nothing
         counter = ReleaseCounter(failing=bad.reservation_id)
 
-        done = flows.reconcile(order_database, client(product_url, counter), pending_timeout=60)
+        done = reconcile(order_database, product_url, counter)
 
         assert [order.id for order in still_owed(order_database, orders)] == [bad.id]
         assert done.released >= OWED - 1
@@ -85,16 +108,13 @@ class TestReconcile:
         assert all(counter.calls[order.reservation_id] == 1 for order in orders)
         # The failing one is free again for the next pass (or the other replica), not claimed for a lease.
         with order_database.session() as session:
-            assert repository.get(session, order_id=bad.id).release_claimed_until is None  # type: ignore[union-attr]
+            assert session.get_one(Order, bad.id).release_claimed_until is None
 
     def test_two_replicas_share_the_work_and_never_release_the_same_order(self, order_database, product_url):
         orders = owe_releases(order_database, 400)
         counter = ReleaseCounter()
         results = run_concurrently(
-            [
-                lambda: flows.reconcile(order_database, client(product_url, counter), pending_timeout=60, batch_size=25)
-                for _ in range(2)
-            ]
+            [lambda: reconcile(order_database, product_url, counter, batch_size=25) for _ in range(2)]
         )
 
         assert still_owed(order_database, orders) == []
@@ -104,10 +124,9 @@ class TestReconcile:
     def test_a_claim_of_a_replica_that_died_lapses(self, order_database, product_url):
         [order] = owe_releases(order_database, 1)
         now = utcnow()
-        with order_database.session() as session, session.begin():
-            claimed = repository.claim_release_owed(session, now=now, claimed_until=now, limit=OWED)
+        claimed = order_database.run(partial(repository.claim_release_owed, now=now, claimed_until=now, limit=OWED))
         assert order.id in [owed.order_id for owed in claimed]  # ...and the claiming replica died here
 
-        flows.reconcile(order_database, client(product_url, ReleaseCounter()), pending_timeout=60)
+        reconcile(order_database, product_url, ReleaseCounter())
 
         assert still_owed(order_database, [order]) == []

@@ -1,7 +1,9 @@
 """How the order service reads the product service's answers: refusals are definitive, silence is not."""
 
+import asyncio
 import contextlib
 import time
+from asyncio import run
 
 import httpx
 import pytest
@@ -60,7 +62,7 @@ class TestReserve:
             seen.append(request)
             return httpx.Response(201, json=HELD)
 
-        reservation = client(handler).reserve(7, {1: 2})
+        reservation = run(client(handler).reserve(7, {1: 2}))
         assert seen[0].headers["x-service-token"] == "tok"
         assert seen[0].headers["x-request-id"]
         assert reservation.lines[0].name == "Lamp" and str(reservation.lines[0].unit_price) == "19.99"
@@ -74,7 +76,7 @@ class TestReserve:
             return httpx.Response(409, json=envelope("out_of_stock", product_id=1, requested=2, available=1))
 
         with pytest.raises(OutOfStock) as raised:
-            client(handler).reserve(7, {1: 2})
+            run(client(handler).reserve(7, {1: 2}))
         assert raised.value.details["product_id"] == 1 and len(calls) == 1
 
     def test_unknown_product_is_relayed_with_its_code(self):
@@ -82,7 +84,7 @@ class TestReserve:
             return httpx.Response(422, json=envelope("unknown_product", product_id=99))
 
         with pytest.raises(ProductRejected) as raised:
-            client(handler).reserve(7, {99: 1})
+            run(client(handler).reserve(7, {99: 1}))
         assert raised.value.error_code == "unknown_product" and raised.value.status_code == 422
 
     def test_a_wrong_credential_is_refused_not_retried(self):
@@ -93,7 +95,7 @@ class TestReserve:
             return httpx.Response(403, json=envelope("forbidden"))
 
         with pytest.raises(ProductRefused):
-            client(handler).reserve(7, {1: 1})
+            run(client(handler).reserve(7, {1: 1}))
         assert len(calls) == 1
 
     def test_a_502_is_retried_until_an_answer_comes(self):
@@ -102,7 +104,7 @@ class TestReserve:
         def handler(request):
             return answers.pop(0)
 
-        assert client(handler, deadline=2).reserve(7, {1: 2}).order_id == 7
+        assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
 
     def test_silence_ends_in_unavailable_within_the_deadline(self):
         def handler(request):
@@ -110,7 +112,7 @@ class TestReserve:
 
         started = time.monotonic()
         with pytest.raises(ProductUnavailable):
-            client(handler, deadline=0.3).reserve(7, {1: 1})
+            run(client(handler, deadline=0.3).reserve(7, {1: 1}))
         assert time.monotonic() - started < 2.0
 
     def test_a_read_timeout_is_not_retried(self):
@@ -121,100 +123,106 @@ class TestReserve:
             raise httpx.ReadTimeout("slow")
 
         with pytest.raises(ProductUnavailable):
-            client(handler, deadline=2).reserve(7, {1: 1})
+            run(client(handler, deadline=2).reserve(7, {1: 1}))
         assert len(calls) == 1
 
 
 class TestBulkhead:
     def test_calls_beyond_the_limit_wait_then_give_up_without_calling(self):
-        import threading
-
-        entered, release = threading.Event(), threading.Event()
         calls = []
 
-        def handler(request):
-            calls.append(request)
-            entered.set()
-            release.wait(5)
-            return httpx.Response(201, json=HELD)
+        async def scenario() -> None:
+            entered, release = asyncio.Event(), asyncio.Event()
 
-        bounded = bulkhead(handler, deadline=5, max_in_flight=1, queue_timeout=0.2)
-        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
-        first.start()
-        assert entered.wait(5)
-        with pytest.raises(ProductBusy):  # nothing sent: the caller owes the product service nothing
-            bounded.reserve(8, {1: 1})
-        release.set()
-        first.join(5)
+            async def handler(request):
+                calls.append(request)
+                entered.set()
+                await release.wait()
+                return httpx.Response(201, json=HELD)
+
+            bounded = bulkhead(handler, deadline=5, max_in_flight=1, queue_timeout=0.2)
+            first = asyncio.create_task(bounded.reserve(7, {1: 2}))
+            await asyncio.wait_for(entered.wait(), 5)
+            with pytest.raises(ProductBusy):  # nothing sent: the caller owes the product service nothing
+                await bounded.reserve(8, {1: 1})
+            release.set()
+            await asyncio.wait_for(first, 5)
+
+        run(scenario())
         assert len(calls) == 1
 
     def test_a_wait_while_the_product_service_answers_nothing_counts_against_the_deadline(self):
-        import threading
-
-        entered, release = threading.Event(), threading.Event()
         budgets = []
 
-        def handler(request):
-            if not entered.is_set():
-                entered.set()
-                release.wait(5)
-                raise httpx.ReadTimeout("stalled")  # the slot frees, but nothing answered
-            budgets.append(request.extensions["timeout"]["read"])
-            return httpx.Response(201, json=HELD)
+        async def scenario() -> float:
+            entered, release = asyncio.Event(), asyncio.Event()
 
-        bounded = bulkhead(handler, deadline=1.0, max_in_flight=1, queue_timeout=5, stall_timeout=0.8)
+            async def handler(request):
+                if not entered.is_set():
+                    entered.set()
+                    await release.wait()
+                    raise httpx.ReadTimeout("stalled")  # the slot frees, but nothing answered
+                budgets.append(request.extensions["timeout"]["read"])
+                return httpx.Response(201, json=HELD)
 
-        def stuck_first() -> None:
-            with contextlib.suppress(ProductUnavailable):
-                bounded.reserve(7, {1: 2})
+            bounded = bulkhead(handler, deadline=1.0, max_in_flight=1, queue_timeout=5, stall_timeout=0.8)
 
-        first = threading.Thread(target=stuck_first)
-        first.start()
-        assert entered.wait(5)
-        threading.Timer(0.4, release.set).start()
-        started = time.monotonic()
-        bounded.reserve(8, {1: 1})
-        waited = time.monotonic() - started
-        first.join(5)
+            async def stuck_first() -> None:
+                with contextlib.suppress(ProductUnavailable):
+                    await bounded.reserve(7, {1: 2})
+
+            first = asyncio.create_task(stuck_first())
+            await asyncio.wait_for(entered.wait(), 5)
+            asyncio.get_running_loop().call_later(0.4, release.set)
+            started = time.monotonic()
+            await bounded.reserve(8, {1: 1})
+            waited = time.monotonic() - started
+            await asyncio.wait_for(first, 5)
+            return waited
+
+        waited = run(scenario())
         # It waited ~0.4 s with no answer from anyone, so it may take only what is left of its 1 s.
         [budget] = budgets
         assert budget <= 1.0 - waited + 0.05, (budget, waited)
 
     def test_a_stalled_product_service_refuses_waiters_after_the_stall_timeout(self):
-        import threading
+        async def scenario() -> float:
+            entered, release = asyncio.Event(), asyncio.Event()
 
-        release = threading.Event()
+            async def stuck(request):
+                entered.set()
+                await release.wait()
+                return httpx.Response(201, json=HELD)
 
-        def stuck(request):
-            release.wait(5)
-            return httpx.Response(201, json=HELD)
+            bounded = bulkhead(stuck, deadline=5, max_in_flight=1, queue_timeout=5, stall_timeout=0.3)
+            first = asyncio.create_task(bounded.reserve(7, {1: 2}))
+            await asyncio.wait_for(entered.wait(), 5)
+            started = time.monotonic()
+            with pytest.raises(ProductBusy):
+                await bounded.reserve(8, {1: 1})
+            waited = time.monotonic() - started
+            release.set()
+            await asyncio.wait_for(first, 5)
+            return waited
 
-        bounded = bulkhead(stuck, deadline=5, max_in_flight=1, queue_timeout=5, stall_timeout=0.3)
-        first = threading.Thread(target=bounded.reserve, args=(7, {1: 2}))
-        first.start()
-        started = time.monotonic()
-        with pytest.raises(ProductBusy):
-            bounded.reserve(8, {1: 1})
-        waited = time.monotonic() - started
-        release.set()
-        first.join(5)
+        waited = run(scenario())
         assert 0.25 <= waited < 1.0, waited
 
     def test_a_burst_queues_past_the_stall_timeout_while_answers_keep_coming(self):
-        from concurrent.futures import ThreadPoolExecutor
+        async def scenario() -> int:
+            async def slow_but_alive(request):
+                await asyncio.sleep(0.1)  # the product service's own pace: each call takes a while, all answer
+                return httpx.Response(201, json=HELD)
 
-        def slow_but_alive(request):
-            time.sleep(0.1)  # the product service's own pace: each call takes a while, and every one answers
-            return httpx.Response(201, json=HELD)
+            bounded = bulkhead(slow_but_alive, deadline=1.0, max_in_flight=2, queue_timeout=5, stall_timeout=0.3)
+            reservations = await asyncio.gather(*(bounded.reserve(n, {1: 1}) for n in range(1, 21)))
+            return len(reservations)
 
-        bounded = bulkhead(slow_but_alive, deadline=1.0, max_in_flight=2, queue_timeout=5, stall_timeout=0.3)
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            reservations = list(pool.map(lambda n: bounded.reserve(n, {1: 1}), range(1, 21)))
         # 20 calls through 2 slots at 0.1 s each: the last waited ~1 s, far past the stall timeout, and got in.
-        assert len(reservations) == 20
+        assert run(scenario()) == 20
         assert time.monotonic() - started >= 0.9
 
     def test_an_error_the_product_service_answers_is_told_apart_from_silence(self):
         with pytest.raises(ProductFailed):
-            client(lambda request: httpx.Response(500, json=envelope("internal_error"))).release(7)
+            run(client(lambda request: httpx.Response(500, json=envelope("internal_error"))).release(7))

@@ -17,12 +17,11 @@ import product_service
 from fleet.ports import free_ports
 from product_service.config import Settings
 from product_service.main import create_app
-from service_kit.app import database_for
 from service_kit.auth import SERVICE_TOKEN_HEADER
-from service_kit.db import Database
 from service_kit.migrations import upgrade_to_head
 from tests.product_service.support import Replicas
 from tests.support.concurrency import wait_until
+from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
 from tests.support.tokens import TokenMinter
 
@@ -65,9 +64,9 @@ def settings(request, minter, tmp_path_factory) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def database(settings) -> Iterator[Database]:
+def database(settings) -> Iterator[DirectDatabase]:
     """Direct access to the service's database, for what the API cannot show."""
-    database = database_for(settings)
+    database = DirectDatabase(settings)
     yield database
     database.dispose()
 

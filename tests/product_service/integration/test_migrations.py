@@ -14,15 +14,14 @@ from sqlalchemy import insert, inspect, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from product_service.models import Base, Product, StockReservation
-from service_kit.app import database_for
-from service_kit.db import Database
 from tests.product_service.integration.conftest import MIGRATIONS, migrated
+from tests.support.direct import DirectDatabase
 
 
 @pytest.fixture(scope="module", params=["mariadb", "sqlite"])
-def fresh(request, minter, tmp_path_factory) -> Iterator[Database]:
+def fresh(request, minter, tmp_path_factory) -> Iterator[DirectDatabase]:
     with migrated(request.param, tmp_path_factory.mktemp("migrations"), minter) as settings:
-        database = database_for(settings)
+        database = DirectDatabase(settings)
         yield database
         database.dispose()
 

@@ -1,5 +1,6 @@
 """The conventions every service inherits from create_service_app: envelope, request id, health."""
 
+import asyncio
 import logging
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import text
 
 from service_kit.app import create_service_app
 from service_kit.auth import StaticKeys
+from service_kit.db import create_db_engine
 from service_kit.errors import VersionConflict
 from service_kit.settings import ServiceSettings
 
@@ -138,19 +140,25 @@ class TestHealth:
         assert response.json()["error"]["code"] == "service_unavailable"
 
     def test_readyz_does_not_queue_behind_a_writer_on_sqlite(self, client):
-        database = client.app.state.database
-        with database.engine.begin() as writer:  # BEGIN IMMEDIATE: holds the file's write lock
+        other_replica = create_db_engine(client.app.state.settings.database_url())
+        with other_replica.begin() as writer:  # BEGIN IMMEDIATE: holds the file's write lock
             writer.execute(text("CREATE TABLE IF NOT EXISTS busy (x INTEGER)"))
             assert client.get("/readyz").status_code == 200
+        other_replica.dispose()
 
     def test_openapi_is_served_under_the_api_prefix(self, client):
         assert client.get("/api/v0/kit/openapi.json").status_code == 200
 
 
 def test_sqlite_default_uses_wal(tmp_path):
-    app = _app(tmp_path)
-    with app.state.database.engine.connect() as connection:
-        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    async def journal_mode() -> str:
+        database = _app(tmp_path).state.database
+        async with database.engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+        await database.dispose()
+        return str(mode)
+
+    assert asyncio.run(journal_mode()) == "wal"
 
 
 class TestDatabaseTrouble:

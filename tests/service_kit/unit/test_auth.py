@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from asyncio import run
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -54,7 +55,7 @@ def b64(data: dict) -> str:
 
 class TestTokenVerifier:
     def test_valid_access_token_gives_the_principal(self, verifier, private_key):
-        assert verifier.verify(sign(private_key, claims(role="admin"))) == Principal(id=7, role=Role.ADMIN)
+        assert run(verifier.verify(sign(private_key, claims(role="admin")))) == Principal(id=7, role=Role.ADMIN)
 
     @pytest.mark.parametrize(
         "bad",
@@ -72,36 +73,36 @@ class TestTokenVerifier:
     )
     def test_rejects_wrong_claims(self, verifier, private_key, bad):
         with pytest.raises(Unauthorized):
-            verifier.verify(sign(private_key, claims(**bad)))
+            run(verifier.verify(sign(private_key, claims(**bad))))
 
     def test_rejects_alg_none(self, verifier, private_key):
         kid = public_jwk(private_key.public_key())["kid"]
         token = f"{b64({'alg': 'none', 'kid': kid, 'typ': 'JWT'})}.{b64(claims(exp=9999999999, iat=0))}."
         with pytest.raises(Unauthorized):
-            verifier.verify(token)
+            run(verifier.verify(token))
 
     def test_rejects_hs256_signed_with_the_public_key(self, verifier, private_key):
         public_bytes = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         kid = public_jwk(private_key.public_key())["kid"]
         token = jwt.encode(claims(), public_bytes, algorithm="HS256", headers={"kid": kid})
         with pytest.raises(Unauthorized):
-            verifier.verify(token)
+            run(verifier.verify(token))
 
     def test_rejects_tampered_claims(self, verifier, private_key):
         header, _payload, signature = sign(private_key, claims()).split(".")
         forged = f"{header}.{b64({**claims(role='admin'), 'iat': 0, 'exp': 9999999999})}.{signature}"
         with pytest.raises(Unauthorized):
-            verifier.verify(forged)
+            run(verifier.verify(forged))
 
     def test_rejects_a_token_signed_by_another_key(self, verifier, private_key):
         other = Ed25519PrivateKey.generate()
         with pytest.raises(Unauthorized):
-            verifier.verify(sign(other, claims(), kid=public_jwk(private_key.public_key())["kid"]))
+            run(verifier.verify(sign(other, claims(), kid=public_jwk(private_key.public_key())["kid"])))
 
     @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "Bearer x"])
     def test_rejects_garbage(self, verifier, garbage):
         with pytest.raises(Unauthorized):
-            verifier.verify(garbage)
+            run(verifier.verify(garbage))
 
 
 class TestJwksKeys:
@@ -114,35 +115,35 @@ class TestJwksKeys:
 
     def test_fetches_once_and_caches(self, private_key):
         calls: list[str] = []
-        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=self._transport([private_key], calls)))
+        keys = JwksKeys("http://auth/jwks", client=httpx.AsyncClient(transport=self._transport([private_key], calls)))
         kid = public_jwk(private_key.public_key())["kid"]
-        assert keys.get(kid) is not None
-        assert keys.get(kid) is not None
+        assert run(keys.get(kid)) is not None
+        assert run(keys.get(kid)) is not None
         assert len(calls) == 1
 
     def test_unknown_kid_refetches_but_not_more_than_once_per_interval(self, private_key):
         calls: list[str] = []
         rotated = [private_key]
-        client = httpx.Client(transport=self._transport(rotated, calls))
+        client = httpx.AsyncClient(transport=self._transport(rotated, calls))
         keys = JwksKeys("http://auth/jwks", client=client, min_refresh_seconds=0)
-        keys.get(public_jwk(private_key.public_key())["kid"])
+        run(keys.get(public_jwk(private_key.public_key())["kid"]))
         new_key = Ed25519PrivateKey.generate()
         rotated.append(new_key)
-        assert keys.get(public_jwk(new_key.public_key())["kid"]) is not None
+        assert run(keys.get(public_jwk(new_key.public_key())["kid"])) is not None
         assert len(calls) == 2
 
         throttled = JwksKeys("http://auth/jwks", client=client, min_refresh_seconds=3600)
-        throttled.get("unknown-1")
-        throttled.get("unknown-2")
+        run(throttled.get("unknown-1"))
+        run(throttled.get("unknown-2"))
         assert len(calls) == 3
 
     def test_unreachable_auth_without_cached_keys_is_a_503(self):
         def refuse(request: httpx.Request) -> httpx.Response:
             raise httpx.ConnectError("refused")
 
-        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=httpx.MockTransport(refuse)))
+        keys = JwksKeys("http://auth/jwks", client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
         with pytest.raises(DependencyUnavailable):
-            keys.get("any")
+            run(keys.get("any"))
 
     def test_failing_fetches_are_throttled_too(self, private_key, monkeypatch):
         now = [1000.0]
@@ -157,19 +158,19 @@ class TestJwksKeys:
                 raise httpx.ConnectError("auth is down")
             return httpx.Response(200, json={"keys": [public_jwk(private_key.public_key())]})
 
-        keys = JwksKeys("http://auth/jwks", client=httpx.Client(transport=httpx.MockTransport(handler)))
-        assert keys.get(kid) is not None
+        keys = JwksKeys("http://auth/jwks", client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+        assert run(keys.get(kid)) is not None
         working[0] = False
         now[0] += 31
         # Forged kids during an auth outage: the first triggers one fetch, which fails; the rest none.
-        assert [keys.get(f"forged-{n}") for n in range(50)] == [None] * 50
+        assert [run(keys.get(f"forged-{n}")) for n in range(50)] == [None] * 50
         now[0] += 29
-        assert keys.get("forged-late") is None
+        assert run(keys.get("forged-late")) is None
         assert len(calls) == 2
         now[0] += 2
-        assert keys.get("forged-later") is None
+        assert run(keys.get("forged-later")) is None
         assert len(calls) == 3
-        assert keys.get(kid) is not None  # the cached key still verifies
+        assert run(keys.get(kid)) is not None  # the cached key still verifies
 
     def test_keyless_retries_are_throttled_but_recover(self, private_key):
         calls: list[str] = []
@@ -181,12 +182,12 @@ class TestJwksKeys:
                 raise httpx.ConnectError("auth is down")
             return httpx.Response(200, json={"keys": [public_jwk(private_key.public_key())]})
 
-        client = httpx.Client(transport=httpx.MockTransport(handler))
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         keys = JwksKeys("http://auth/jwks", client=client, keyless_retry_seconds=3600)
         for _ in range(20):
             with pytest.raises(DependencyUnavailable):
-                keys.get("any")
+                run(keys.get("any"))
         assert len(calls) == 1
         working[0] = True
         recovering = JwksKeys("http://auth/jwks", client=client, keyless_retry_seconds=0)
-        assert recovering.get(public_jwk(private_key.public_key())["kid"]) is not None
+        assert run(recovering.get(public_jwk(private_key.public_key())["kid"])) is not None

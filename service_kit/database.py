@@ -1,0 +1,143 @@
+"""The one way code reaches a service's database: a unit of work, run by `Database.run`.
+
+A unit of work is a coroutine function of a session. `run` gives it a fresh session in a transaction,
+commits when it returns and rolls back when it raises, so a refused request leaves nothing written. Units
+never commit or roll back themselves; a request runs one unit (or, in a flow spanning two services, one per
+state change). Because a unit can be run again from the start, `run` repeats it when the database says a
+repeat will do: chosen as a deadlock victim, a connection found dead before the commit, or (when the unit
+asks) a duplicate key, which the repeat reads instead of inserting."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service_kit.db import is_deadlock
+from service_kit.errors import ServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+
+# A deadlock or a duplicate settles within a few repeats: the winner has committed by then.
+ATTEMPTS = 5
+# No unit of work waits longer than this on the database (a stalled server, a lock held by a hung client).
+UNIT_TIMEOUT_SECONDS = 30.0
+
+
+class Database:
+    """One service's async engine, and the connection its readiness probe asks on."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, probe_engine: AsyncEngine | None = None, timeout: float = UNIT_TIMEOUT_SECONDS
+    ) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # Probes keep a connection of their own: a request pool that is all checked out means busy, not down.
+        self._probe_engine = probe_engine or engine
+        self._timeout = timeout
+
+    async def run(
+        self,
+        work: Work[T],
+        *,
+        retry_duplicates: bool = False,
+        commit_on: tuple[type[Exception], ...] = (),
+    ) -> T:
+        """Run `work` in one transaction: committed if it returns, rolled back if it raises, except for the
+        `commit_on` exceptions, which are refusals whose writes must stand (a reused refresh token revokes
+        its family and answers 401)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    return await self._once(work, commit_on)
+            except DBAPIError as exc:
+                if attempt == ATTEMPTS or not _worth_repeating(exc, retry_duplicates):
+                    raise
+                log.info("unit_of_work_repeated", reason=type(exc.orig).__name__, attempt=attempt)
+            except TimeoutError:
+                raise ServiceUnavailable("The database did not answer in time; try again.") from None
+        raise AssertionError("unreachable: the last attempt re-raises")  # pragma: no cover
+
+    async def _once(self, work: Work[T], commit_on: tuple[type[Exception], ...]) -> T:
+        async with self._sessions() as session:
+            try:
+                result = await work(session)
+            except commit_on:
+                await session.commit()
+                raise
+            except Exception:
+                await session.rollback()
+                raise
+            try:
+                await session.commit()
+            except DBAPIError as exc:
+                # The server may have committed: repeating could do the work twice. The client decides.
+                raise ServiceUnavailable("The database did not confirm the commit; try again.") from exc
+            return result
+
+    async def answers(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            await self._first_value("SELECT 1")
+        except Exception:  # any failure means "no"; the drivers' error classes differ
+            return False
+        return True
+
+    async def migration_revision(self) -> str | None:
+        """The Alembic revision the database is at; None if it was never migrated."""
+        try:
+            revision = await self._first_value("SELECT version_num FROM alembic_version")
+        except Exception:  # no alembic_version table yet
+            return None
+        return str(revision) if revision is not None else None
+
+    async def _first_value(self, sql: str) -> Any:
+        async with self._probe_engine.connect() as connection:
+            try:
+                return await connection.run_sync(_first_value_outside_transaction, sql)
+            except Exception:
+                await connection.invalidate()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        await self._probe_engine.dispose()
+
+
+def _worth_repeating(exc: DBAPIError, retry_duplicates: bool) -> bool:
+    if exc.connection_invalidated or is_deadlock(exc):
+        return True
+    return retry_duplicates and isinstance(exc, IntegrityError)
+
+
+def _first_value_outside_transaction(connection: Connection, sql: str) -> Any:
+    """The first column of the first row, straight on the driver's connection: on SQLite a SQLAlchemy
+    transaction would BEGIN IMMEDIATE and queue behind writers, which a probe must never do."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return row[0] if row else None
+
+
+def get_database(request: Request) -> Database:
+    """The service's database; handlers and flows run their units of work on it."""
+    database: Database = request.app.state.database
+    return database
+
+
+async def _database(request: Request) -> Database:
+    return get_database(request)
+
+
+# An async dependency: resolved on the event loop, with no hop to a worker thread.
+DatabaseDep = Annotated[Database, Depends(_database)]
