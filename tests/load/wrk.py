@@ -29,7 +29,7 @@ class Scenario:
     headers: tuple[tuple[str, str], ...] = ()
 
     def lua(self) -> str:
-        headers = "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in self.headers)
+        headers = "".join(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n" for name, value in self.headers)
         body = f"wrk.body = {json.dumps(self.body)}\n" if self.body is not None else ""
         return f'wrk.method = "{self.method}"\n{headers}{body}{_SUMMARY}'
 
@@ -98,5 +98,7 @@ def _wrk(base_url: str, scenario: Scenario, *, seconds: int, connections: int, t
             check=True,
             timeout=seconds + 60,
         )
-    summary: dict[str, int] = json.loads(completed.stdout.strip().splitlines()[-1])
+    # wrk's own report comes first; the `done` hook's JSON line is ours.
+    [line] = [line for line in completed.stdout.splitlines() if line.startswith('{"requests"')]
+    summary: dict[str, int] = json.loads(line)
     return summary
