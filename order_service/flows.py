@@ -146,7 +146,7 @@ async def _fail_abandoned(database: Database, *, pending_timeout: float, batch_s
     pending_before = utcnow() - timedelta(seconds=pending_timeout)
     failed = 0
     while True:
-        abandoned = await database.run(
+        abandoned = await database.read(
             partial(repository.list_abandoned, pending_before=pending_before, limit=batch_size)
         )
         for order_id in abandoned:
@@ -325,6 +325,6 @@ async def _release(database: Database, products: ProductClient, *, order_id: int
 
 
 async def _reload(database: Database, order_id: int) -> Order:
-    order = await database.run(partial(repository.get, order_id=order_id))
+    order = await database.read(partial(repository.get, order_id=order_id))
     assert order is not None
     return order

@@ -5,6 +5,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
 from service_kit.database import Database
@@ -23,11 +24,19 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def database_for(settings: ServiceSettings) -> Database:
     """The service's database, as its settings describe it."""
     url, timeout = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS
-    engine = create_async_db_engine(
-        url, pool_size=settings.DB_POOL_SIZE, max_overflow=settings.DB_MAX_OVERFLOW, connect_timeout=timeout
-    )
+
+    def pool(*, read_only: bool) -> AsyncEngine:
+        return create_async_db_engine(
+            url,
+            pool_size=settings.DB_POOL_SIZE,
+            max_overflow=settings.DB_MAX_OVERFLOW,
+            connect_timeout=timeout,
+            read_only=read_only,
+            reset_on_return=False,
+        )
+
     probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout)
-    return Database(engine, probe_engine=probe_engine)
+    return Database(pool(read_only=False), read_engine=pool(read_only=True), probe_engine=probe_engine)
 
 
 def key_source_for(settings: ServiceSettings) -> KeySource:

@@ -1,11 +1,15 @@
-"""The one way code reaches a service's database: a unit of work, run by `Database.run`.
+"""The one way code reaches a service's database: a unit of work, run by `Database.run` (or `Database.read`).
 
 A unit of work is a coroutine function of a session. `run` gives it a fresh session in a transaction,
 commits when it returns and rolls back when it raises, so a refused request leaves nothing written. Units
 never commit or roll back themselves; a request runs one unit (or, in a flow spanning two services, one per
 state change). Because a unit can be run again from the start, `run` repeats it when the database says a
 repeat will do: chosen as a deadlock victim, a connection found dead before the commit, or (when the unit
-asks) a duplicate key, which the repeat reads instead of inserting."""
+asks) a duplicate key, which the repeat reads instead of inserting.
+
+A unit that only reads goes to `read`: no transaction, so nothing to commit, on connections that refuse
+writes. Each statement sees what was committed when it ran, which is what READ COMMITTED gives a
+transaction too."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -35,10 +39,17 @@ class Database:
     """One service's async engine, and the connection its readiness probe asks on."""
 
     def __init__(
-        self, engine: AsyncEngine, *, probe_engine: AsyncEngine | None = None, timeout: float = UNIT_TIMEOUT_SECONDS
+        self,
+        engine: AsyncEngine,
+        *,
+        read_engine: AsyncEngine | None = None,
+        probe_engine: AsyncEngine | None = None,
+        timeout: float = UNIT_TIMEOUT_SECONDS,
     ) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_engine = read_engine or engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         # Probes keep a connection of their own: a request pool that is all checked out means busy, not down.
         self._probe_engine = probe_engine or engine
         self._timeout = timeout
@@ -53,19 +64,32 @@ class Database:
         """Run `work` in one transaction: committed if it returns, rolled back if it raises, except for the
         `commit_on` exceptions, which are refusals whose writes must stand (a reused refresh token revokes
         its family and answers 401)."""
-        for attempt in range(1, ATTEMPTS + 1):
+        return await self._repeating(lambda: self._once(work, commit_on), retry_duplicates=retry_duplicates)
+
+    async def read(self, work: Work[T]) -> T:
+        """Run `work`, which only reads, outside any transaction (a write in it fails)."""
+        return await self._repeating(lambda: self._read_once(work), retry_duplicates=False)
+
+    async def _repeating(self, attempt: Callable[[], Awaitable[T]], *, retry_duplicates: bool) -> T:
+        for number in range(1, ATTEMPTS + 1):
             try:
                 async with asyncio.timeout(self._timeout):
-                    return await self._once(work, commit_on)
+                    return await attempt()
             except DBAPIError as exc:
-                if attempt == ATTEMPTS or not _worth_repeating(exc, retry_duplicates):
+                if number == ATTEMPTS or not _worth_repeating(exc, retry_duplicates):
                     raise
-                log.info("unit_of_work_repeated", reason=type(exc.orig).__name__, attempt=attempt)
+                log.info("unit_of_work_repeated", reason=type(exc.orig).__name__, attempt=number)
             except TimeoutError:
                 raise ServiceUnavailable("The database did not answer in time; try again.") from None
         raise AssertionError("unreachable: the last attempt re-raises")  # pragma: no cover
 
+    async def _read_once(self, work: Work[T]) -> T:
+        async with self._read_sessions() as session:
+            return await work(session)
+
     async def _once(self, work: Work[T], commit_on: tuple[type[Exception], ...]) -> T:
+        # The pool sends no ROLLBACK when a connection comes back (the engine's reset_on_return is off):
+        # every way out of here ends the transaction itself.
         async with self._sessions() as session:
             try:
                 result = await work(session)
@@ -74,6 +98,9 @@ class Database:
                 raise
             except Exception:
                 await session.rollback()
+                raise
+            except BaseException:
+                await session.invalidate()  # cancelled mid-transaction: this connection is never reused
                 raise
             try:
                 await session.commit()
@@ -107,8 +134,8 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        await self._probe_engine.dispose()
+        for engine in {self.engine, self._read_engine, self._probe_engine}:
+            await engine.dispose()
 
 
 def _worth_repeating(exc: DBAPIError, retry_duplicates: bool) -> bool:

@@ -71,8 +71,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL + busy timeout, and BEGIN IMMEDIATE so two replicas on one file queue instead of failing."""
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    """WAL + busy timeout, and BEGIN IMMEDIATE so two replicas on one file queue instead of failing; a
+    read-only engine's connections refuse writes and never begin a transaction."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -82,11 +83,25 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not read_only:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _refuse_writes_on_mysql(engine: Engine) -> None:
+    """Every statement on these connections runs in a read-only transaction of its own: a write fails."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        cursor.close()
 
 
 def create_db_engine(url: URL) -> Engine:
@@ -100,24 +115,49 @@ def create_db_engine(url: URL) -> Engine:
 
 
 def create_async_db_engine(
-    url: URL, *, pool_size: int = 10, max_overflow: int = 5, connect_timeout: int = 3
+    url: URL,
+    *,
+    pool_size: int = 8,
+    max_overflow: int = 2,
+    connect_timeout: int = 3,
+    read_only: bool = False,
+    reset_on_return: bool = True,
 ) -> AsyncEngine:
-    """The engine requests run on, for the backend in `url` (a synchronous URL; its async driver is chosen
+    """An engine requests run on, for the backend in `url` (a synchronous URL; its async driver is chosen
     here). No ping before each checkout: a connection found dead fails its unit of work, which
-    `Database.run` repeats on a fresh one, and the pool drops every connection older than the dead one."""
+    `Database.run` repeats on a fresh one, and the pool drops every connection older than the dead one.
+
+    `read_only`: autocommit connections that refuse writes, for reads that need no transaction (no
+    COMMIT to send). `reset_on_return=False`: the pool sends no ROLLBACK when a connection comes back,
+    for callers that always end their transaction themselves (`Database.run` does)."""
+    reset = "rollback" if reset_on_return else None
+    isolation = "AUTOCOMMIT" if read_only else _ISOLATION
+    # In autocommit a ROLLBACK has nothing to undo; SQLAlchemy would still send one as each read ends.
+    skip_rollback = {"skip_autocommit_rollback": True} if read_only else {}
     if url.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 10})
-        _configure_sqlite(engine.sync_engine)
+        engine = create_async_engine(
+            url.set(drivername="sqlite+aiosqlite"),
+            connect_args={"timeout": 10},
+            pool_reset_on_return=reset,
+            **({"isolation_level": isolation} if read_only else {}),
+            **skip_rollback,
+        )
+        _configure_sqlite(engine.sync_engine, read_only=read_only)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url.set(drivername="mysql+aiomysql"),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
-        isolation_level=_ISOLATION,
+        pool_reset_on_return=reset,
+        isolation_level=isolation,
         connect_args={"connect_timeout": connect_timeout},
+        **skip_rollback,
     )
+    if read_only:
+        _refuse_writes_on_mysql(engine.sync_engine)
+    return engine
 
 
 # Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.

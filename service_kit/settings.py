@@ -27,11 +27,12 @@ class ServiceSettings(BaseSettings):
     DB_PORT: int = 3306
     DB_USER: str = "root"
     DB_PASS: SecretStr = SecretStr("")
-    # Per replica: connections kept open, and extra ones opened (and closed again) at peaks. Kept ones
-    # should cover the usual concurrency, since opening one costs a TLS-capable handshake; six replicas at
-    # 10 + 5, plus one each for readiness probes, stay well inside MySQL's default max_connections (151).
-    DB_POOL_SIZE: int = 10
-    DB_MAX_OVERFLOW: int = 5
+    # Per replica and per pool (one for transactions, one for reads): connections kept open, and extra ones
+    # opened (and closed again) at peaks. A connection is held only while a statement runs, so a few serve
+    # many requests in flight; six replicas at 2 x (8 + 2), plus one each for readiness probes, stay well
+    # inside MySQL's default max_connections (151).
+    DB_POOL_SIZE: int = 8
+    DB_MAX_OVERFLOW: int = 2
     DB_CONNECT_TIMEOUT_SECONDS: int = 3
 
     # Access-token verification: a configured public key, else the auth service's JWKS.

@@ -76,12 +76,12 @@ async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
 
 @router.get("/me", response_model=UserRead)
 async def get_me(database: DatabaseDep, caller: CurrentUser) -> User:
-    return await database.run(partial(service.get_user, user_id=caller.id, caller=caller))
+    return await database.read(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
 async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> User:
-    return await database.run(partial(service.get_user, user_id=user_id, caller=caller))
+    return await database.read(partial(service.get_user, user_id=user_id, caller=caller))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)

@@ -71,13 +71,13 @@ async def list_orders(
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Admins only: whose orders.")] = None,
 ) -> Page[OrderRead]:
     page = partial(service.list_orders, caller=caller, user_id=user_id, cursor=cursor, limit=limit)
-    orders, next_cursor = await database.run(page)
+    orders, next_cursor = await database.read(page)
     return Page[OrderRead](items=[OrderRead.model_validate(order) for order in orders], next_cursor=next_cursor)
 
 
 @router.get("/{order_id}", response_model=OrderRead)
 async def get_order(database: DatabaseDep, order_id: OrderId, caller: CurrentUser) -> OrderRead:
-    return OrderRead.model_validate(await database.run(partial(service.get_order, order_id=order_id, caller=caller)))
+    return OrderRead.model_validate(await database.read(partial(service.get_order, order_id=order_id, caller=caller)))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead)

@@ -87,7 +87,7 @@ async def create_reservation(
 async def get_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
     """What the order holds: `held` with its items, or `released`. 404 when this order id never reserved nor
     released anything, which after a reserve call whose answer was lost means that call took nothing."""
-    return ReservationRead.of(await database.run(partial(service.get_reservation, order_id=order_id)))
+    return ReservationRead.of(await database.read(partial(service.get_reservation, order_id=order_id)))
 
 
 @router.post(

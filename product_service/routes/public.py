@@ -41,7 +41,7 @@ async def list_products(
     q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
 ) -> Page[ProductRead]:
     """Products in id order, a page at a time; products added while a client pages appear at the end."""
-    products, next_cursor = await database.run(partial(service.list, limit=limit, cursor=cursor, name_contains=q))
+    products, next_cursor = await database.read(partial(service.list, limit=limit, cursor=cursor, name_contains=q))
     return Page(items=[ProductRead.model_validate(product) for product in products], next_cursor=next_cursor)
 
 
@@ -54,7 +54,7 @@ async def get_product(
     database: DatabaseDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
 ) -> ProductRead | Response:
     """The product, with `ETag: "<version>"`."""
-    product = await database.run(partial(service.get, product_id=product_id))
+    product = await database.read(partial(service.get, product_id=product_id))
     if preconditions.not_modified(if_none_match, product.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
     return _read(product, response)

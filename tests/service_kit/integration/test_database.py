@@ -1,0 +1,172 @@
+"""`Database.run` and `Database.read` on the real backends: what each sends to the server, that reads cannot
+write, and that a unit whose connection died is repeated on a fresh one."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service_kit.app import database_for
+from service_kit.database import Database
+from service_kit.settings import ServiceSettings
+from tests.support.mariadb import connect, db_env, throwaway_database
+
+READS = 100
+
+
+class _Settings(ServiceSettings):
+    name: str = "kit_db"
+
+    def database_name(self) -> str:
+        return self.name
+
+
+@pytest.fixture(params=["mariadb", "sqlite"])
+def settings(request, tmp_path) -> Iterator[_Settings]:
+    if request.param == "sqlite":
+        yield _Settings(VAR_DIR=tmp_path, DB_HOST=None)
+        return
+    with throwaway_database("kit_db") as name:
+        yield _Settings(VAR_DIR=tmp_path, name=name, **db_env())
+
+
+def on_database(settings: _Settings, scenario: Any) -> Any:
+    """Run `scenario(database)` on a table `t` with one row, in an event loop of its own."""
+
+    async def main() -> Any:
+        database = database_for(settings)
+        try:
+            await database.run(_create_table)
+            return await scenario(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+async def _create_table(session: AsyncSession) -> None:
+    await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
+    await session.execute(text("INSERT INTO t (id, n) VALUES (1, 0)"))
+
+
+async def _read_n(session: AsyncSession) -> int:
+    return int((await session.execute(text("SELECT n FROM t WHERE id = 1"))).scalar_one())
+
+
+async def _bump(session: AsyncSession) -> None:
+    await session.execute(text("UPDATE t SET n = n + 1 WHERE id = 1"))
+
+
+def server_counters() -> dict[str, int]:
+    names = "'Com_select', 'Com_update', 'Com_commit', 'Com_rollback', 'Questions'"
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")
+        return {name: int(value) for name, value in cursor.fetchall()}
+
+
+class TestWhatReachesTheServer:
+    @pytest.fixture
+    def settings(self, tmp_path) -> Iterator[_Settings]:
+        with throwaway_database("kit_db") as name:
+            yield _Settings(VAR_DIR=tmp_path, name=name, **db_env())
+
+    def _per_unit(self, settings: _Settings, unit: Any, runner: str) -> dict[str, float]:
+        async def scenario(database: Database) -> dict[str, float]:
+            run = getattr(database, runner)
+            await run(unit)  # connections opened and set up before counting
+            before = server_counters()
+            for _ in range(READS):
+                await run(unit)
+            after = server_counters()
+            return {name: (after[name] - before[name]) / READS for name in before}
+
+        return on_database(settings, scenario)
+
+    def test_a_read_is_one_statement_with_no_commit_or_rollback(self, settings):
+        sent = self._per_unit(settings, _read_n, "read")
+        # The counting connections themselves add a few statements, a few hundredths per unit.
+        assert sent["Com_select"] == pytest.approx(1, abs=0.05)
+        assert sent["Com_commit"] == 0 and sent["Com_rollback"] == 0
+        assert sent["Questions"] == pytest.approx(1, abs=0.05)
+
+    def test_a_write_is_its_statements_and_one_commit_no_rollback(self, settings):
+        sent = self._per_unit(settings, _bump, "run")
+        assert sent["Com_update"] == 1 and sent["Com_commit"] == 1 and sent["Com_rollback"] == 0
+        assert sent["Questions"] == pytest.approx(2, abs=0.05)
+
+
+class TestReads:
+    def test_see_what_was_committed(self, settings):
+        async def scenario(database: Database) -> int:
+            await database.run(_bump)
+            return await database.read(_read_n)
+
+        assert on_database(settings, scenario) == 1
+
+    def test_cannot_write(self, settings):
+        async def scenario(database: Database) -> int:
+            with pytest.raises(DBAPIError):
+                await database.read(_bump)
+            return await database.read(_read_n)
+
+        assert on_database(settings, scenario) == 0
+
+
+class TestUnitsOfWork:
+    def test_a_refusal_leaves_nothing_written(self, settings):
+        async def refused(session: AsyncSession) -> None:
+            await _bump(session)
+            raise LookupError("refused after writing")
+
+        async def scenario(database: Database) -> int:
+            with pytest.raises(LookupError):
+                await database.run(refused)
+            return await database.read(_read_n)
+
+        assert on_database(settings, scenario) == 0
+
+    def test_a_commit_on_refusal_keeps_its_writes(self, settings):
+        async def revoked(session: AsyncSession) -> None:
+            await _bump(session)
+            raise LookupError("refused, but what it wrote stands")
+
+        async def scenario(database: Database) -> int:
+            with pytest.raises(LookupError):
+                await database.run(revoked, commit_on=(LookupError,))
+            return await database.read(_read_n)
+
+        assert on_database(settings, scenario) == 1
+
+
+class TestDeadConnections:
+    @pytest.fixture
+    def settings(self, tmp_path) -> Iterator[_Settings]:
+        with throwaway_database("kit_db") as name:
+            yield _Settings(VAR_DIR=tmp_path, name=name, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, **db_env())
+
+    def test_a_unit_whose_connection_the_server_dropped_is_repeated_on_a_fresh_one(self, settings):
+        async def scenario(database: Database) -> int:
+            await database.run(_bump)
+            await database.read(_read_n)
+            _kill_every_connection_of(settings.name)  # a server restart, as far as the pools can tell
+            await database.run(_bump)
+            return await database.read(_read_n)
+
+        assert on_database(settings, scenario) == 2
+
+
+def _kill_every_connection_of(database_name: str) -> None:
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM information_schema.PROCESSLIST WHERE db = %s", (database_name,))
+        for (connection_id,) in cursor.fetchall():
+            cursor.execute(f"KILL {int(connection_id)}")
+
+
+def test_the_sqlite_files_stay_under_var(tmp_path):
+    on_database(_Settings(VAR_DIR=tmp_path, DB_HOST=None), lambda database: database.read(_read_n))
+    assert [path.name for path in Path(tmp_path).glob("*.sqlite3")] == ["kit_db.sqlite3"]
