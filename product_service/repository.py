@@ -6,31 +6,42 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Row, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Product, StockReservation, StockReservationLine
 from service_kit.db import rows_matched, utcnow
 
+# A product read for answering, not for changing: a plain row, with none of an ORM object's bookkeeping
+# (which cost more than the query itself on the hottest reads). Its attributes are the columns'.
+ProductRow = Row[Any]
+_products = Product.__table__
+
+
+async def read(session: AsyncSession, *, product_id: int) -> ProductRow | None:
+    """The product as committed now, as a row."""
+    return (await session.execute(select(_products).where(_products.c.id == product_id))).one_or_none()
+
+
+async def list(
+    session: AsyncSession, *, after_id: int | None, limit: int, name_contains: str | None
+) -> Sequence[ProductRow]:
+    """Up to `limit` products in id order after `after_id`, whose name contains `name_contains` (any case),
+    as rows."""
+    statement = select(_products).order_by(_products.c.id).limit(limit)
+    if after_id is not None:
+        statement = statement.where(_products.c.id > after_id)
+    if name_contains:
+        statement = statement.where(_products.c.name.icontains(name_contains, autoescape=True))
+    return (await session.execute(statement)).all()
+
 
 async def get(session: AsyncSession, *, product_id: int) -> Product | None:
     """The product as committed now (or as this transaction changed it), never a stale cached copy."""
     statement = select(Product).where(Product.id == product_id).execution_options(populate_existing=True)
     return (await session.scalars(statement)).one_or_none()
-
-
-async def list(
-    session: AsyncSession, *, after_id: int | None, limit: int, name_contains: str | None
-) -> Sequence[Product]:
-    """Up to `limit` products in id order after `after_id`, whose name contains `name_contains` (any case)."""
-    statement = select(Product).order_by(Product.id).limit(limit)
-    if after_id is not None:
-        statement = statement.where(Product.id > after_id)
-    if name_contains:
-        statement = statement.where(Product.name.icontains(name_contains, autoescape=True))
-    return (await session.scalars(statement)).all()
 
 
 async def create(session: AsyncSession, *, name: str, description: str, price: Decimal, stock: int) -> Product:

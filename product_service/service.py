@@ -20,6 +20,7 @@ from product_service.exceptions import (
 )
 from product_service.models import Product, StockReservation
 from product_service.preconditions import Precondition
+from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
 from service_kit.db import utcnow
 from service_kit.pagination import id_from_cursor, keyset_page
@@ -30,9 +31,9 @@ log = structlog.get_logger(__name__)
 _STOCK_ATTEMPTS = 3
 
 
-async def get(session: AsyncSession, *, product_id: int) -> Product:
+async def get(session: AsyncSession, *, product_id: int) -> ProductRow:
     """The product; 404 if there is none."""
-    product = await repository.get(session, product_id=product_id)
+    product = await repository.read(session, product_id=product_id)
     if product is None:
         raise ProductNotFound()
     return product
@@ -40,7 +41,7 @@ async def get(session: AsyncSession, *, product_id: int) -> Product:
 
 async def list(
     session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None
-) -> tuple[Sequence[Product], str | None]:
+) -> tuple[Sequence[ProductRow], str | None]:
     """A page of products in id order, and the cursor of the next page (None on the last)."""
     after_id = id_from_cursor(cursor) if cursor else None
     rows = await repository.list(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)

@@ -1,4 +1,4 @@
-"""Engines and column types: MySQL (aiomysql on PyMySQL; PyMySQL itself for migrations), or embedded SQLite
+"""Engines and column types: MySQL (asyncmy for requests, PyMySQL for migrations and tools), or embedded SQLite
 for `make run`. Requests reach the database through `service_kit.database.Database`."""
 
 from datetime import UTC, datetime
@@ -146,7 +146,7 @@ def create_async_db_engine(
         _configure_sqlite(engine.sync_engine, read_only=read_only)
         return engine
     engine = create_async_engine(
-        url.set(drivername="mysql+aiomysql"),
+        url.set(drivername="mysql+asyncmy"),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,

@@ -10,6 +10,7 @@ from product_service import preconditions, service
 from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
 from product_service.models import Product
 from product_service.preconditions import etag
+from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
 from service_kit.database import DatabaseDep
 from service_kit.pagination import Page
@@ -28,7 +29,7 @@ _STALE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _read(product: Product, response: Response) -> ProductRead:
+def _read(product: Product | ProductRow, response: Response) -> ProductRead:
     response.headers["ETag"] = etag(product.version)
     return ProductRead.model_validate(product)
 
