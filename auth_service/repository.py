@@ -2,12 +2,21 @@
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import RefreshToken, User
 from service_kit.auth import Role
 from service_kit.db import rows_matched
+
+# What a read of a user answers with, as a plain row: never the password hash, which stays in the database.
+_PUBLIC_COLUMNS = (User.id, User.username, User.email, User.role, User.created_at)
+PublicUser = Row[int, str, str, Role, datetime]
+
+
+async def read(session: AsyncSession, *, user_id: int) -> PublicUser | None:
+    """The user's public columns, if there is such a user."""
+    return (await session.execute(select(*_PUBLIC_COLUMNS).where(User.id == user_id))).one_or_none()
 
 
 async def get(session: AsyncSession, *, user_id: int) -> User | None:

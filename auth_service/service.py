@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth_service import repository
 from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
 from auth_service.models import User
+from auth_service.repository import PublicUser
 from auth_service.schemas import TokenPair, UserCreate
 from auth_service.security import (
     Signer,
@@ -75,11 +76,11 @@ async def logout(session: AsyncSession, *, refresh_token: str) -> None:
         await repository.revoke_family(session, family_id=token.family_id, now=utcnow())
 
 
-async def get_user(session: AsyncSession, *, user_id: int, caller: Principal) -> User:
-    """A user the caller may see: itself, or anyone for an admin."""
+async def get_user(session: AsyncSession, *, user_id: int, caller: Principal) -> PublicUser:
+    """A user the caller may see (itself, or anyone for an admin), as its public columns."""
     if user_id != caller.id and not caller.is_admin:
         raise Forbidden("You may only read your own account.")
-    user = await repository.get(session, user_id=user_id)
+    user = await repository.read(session, user_id=user_id)
     if user is None:
         raise NotFound("No such user.")
     return user

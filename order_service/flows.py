@@ -93,7 +93,7 @@ async def place_order(
     if reservation.released or not await _confirm(database, order, reservation):
         # The reconciler judged this placement abandoned and released it meanwhile: nothing is held.
         raise ProductUnavailable()
-    return Placed(await _reload(database, order.id), created=True)
+    return Placed(order, created=True)
 
 
 async def cancel_order(database: Database, products: ProductClient, *, order_id: int, caller: Principal) -> Order:
@@ -257,35 +257,26 @@ async def _start(
     (user_id, idempotency_key) decides between concurrent first requests; a replay waits while the first
     is still pending."""
     deadline = time.monotonic() + replay_wait_seconds
-
-    async def insert_or_find(session: AsyncSession) -> tuple[Order | None, bool]:
+    insert = partial(
+        repository.create_pending,
+        user_id=user_id,
+        quantities=quantities,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    while True:
         try:
-            async with session.begin_nested():
-                order = await repository.create_pending(
-                    session,
-                    user_id=user_id,
-                    quantities=quantities,
-                    idempotency_key=idempotency_key,
-                    fingerprint=fingerprint,
-                )
-            return order, True
+            return await database.run(insert), True
         except IntegrityError:
             if idempotency_key is None:
                 raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
-            return await repository.get_by_idempotency_key(
-                session, user_id=user_id, idempotency_key=idempotency_key
-            ), False
-
-    while True:
-        order, created = await database.run(insert_or_find)
-        if created:
-            assert order is not None
-            return order, True
-        if order is not None:
-            if order.request_fingerprint != fingerprint:
+        find = partial(repository.get_by_idempotency_key, user_id=user_id, idempotency_key=idempotency_key)
+        existing = await database.read(find)
+        if existing is not None:
+            if existing.request_fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
-            if order.status is not OrderStatus.PENDING:
-                return order, False
+            if existing.status is not OrderStatus.PENDING:
+                return existing, False
         # Pending (the first request is still in flight), or just failed and freed: look again shortly.
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress()
@@ -293,15 +284,16 @@ async def _start(
 
 
 async def _confirm(database: Database, order: Order, reservation: Reservation) -> bool:
+    """Confirm the pending order with what the product service reserved; `order` then says what the
+    database holds, without reading it back. False if the order was no longer pending."""
     prices = {line.product_id: (line.name, line.unit_price) for line in reservation.lines}
     total = sum((line.unit_price * line.quantity for line in reservation.lines), Decimal(0)).quantize(CENT)
-
-    async def confirm(session: AsyncSession) -> bool:
-        pending = await repository.get(session, order_id=order.id)
-        assert pending is not None
-        return await repository.confirm(session, order=pending, prices=prices, total=total)
-
-    return await database.run(confirm)
+    if not await database.run(partial(repository.confirm, order_id=order.id, prices=prices, total=total)):
+        return False
+    order.status, order.total = OrderStatus.CONFIRMED, total
+    for line in order.lines:
+        line.name, line.unit_price = prices[line.product_id]
+    return True
 
 
 async def _fail(database: Database, order_id: int, *, code: str, released: bool) -> None:

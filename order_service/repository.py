@@ -5,12 +5,66 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order, OrderLine, OrderStatus
 from service_kit.db import rows_matched, utcnow
+
+# Lines are updated as table rows: an ORM UPDATE given many parameter sets would mean "by primary key".
+_lines = cast(Table, OrderLine.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order read for answering, not for changing: its columns and its lines as plain rows, with none of
+    the ORM's per-object bookkeeping (which cost more than the queries on a page of orders)."""
+
+    id: int
+    user_id: int
+    status: OrderStatus
+    total: Decimal | None
+    created_at: datetime
+    lines: list[Any]  # rows of _LINE_COLUMNS
+
+
+_orders = cast(Table, Order.__table__)
+_VIEW_COLUMNS = (_orders.c.id, _orders.c.user_id, _orders.c.status, _orders.c.total, _orders.c.created_at)
+_LINE_COLUMNS = (_lines.c.order_id, _lines.c.product_id, _lines.c.name, _lines.c.quantity, _lines.c.unit_price)
+
+
+async def read(session: AsyncSession, *, order_id: int) -> OrderView | None:
+    """The order with this id, if any."""
+    views = await _views(session, select(*_VIEW_COLUMNS).where(_orders.c.id == order_id))
+    return views[0] if views else None
+
+
+async def read_page(
+    session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int
+) -> list[OrderView]:
+    """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
+    statement = select(*_VIEW_COLUMNS).order_by(_orders.c.id.desc()).limit(limit)
+    if user_id is not None:
+        statement = statement.where(_orders.c.user_id == user_id)
+    if before_id is not None:
+        statement = statement.where(_orders.c.id < before_id)
+    return await _views(session, statement)
+
+
+async def _views(session: AsyncSession, statement: Select[Any]) -> list[OrderView]:
+    orders = (await session.execute(statement)).all()
+    if not orders:
+        return []
+    lines: dict[int, list[Any]] = {order.id: [] for order in orders}
+    line_rows = select(*_LINE_COLUMNS).where(_lines.c.order_id.in_(lines)).order_by(_lines.c.id)
+    for line in await session.execute(line_rows):
+        lines[line.order_id].append(line)
+    return [
+        OrderView(order.id, order.user_id, order.status, order.total, order.created_at, lines[order.id])
+        for order in orders
+    ]
 
 
 async def get(session: AsyncSession, *, order_id: int) -> Order | None:
@@ -22,16 +76,6 @@ async def get_by_idempotency_key(session: AsyncSession, *, user_id: int, idempot
     """The order this user placed with this key, if any."""
     statement = select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
     return (await session.scalars(statement)).one_or_none()
-
-
-async def list(session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int) -> Sequence[Order]:
-    """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
-    statement = select(Order).order_by(Order.id.desc()).limit(limit)
-    if user_id is not None:
-        statement = statement.where(Order.user_id == user_id)
-    if before_id is not None:
-        statement = statement.where(Order.id < before_id)
-    return (await session.scalars(statement)).all()
 
 
 async def create_pending(
@@ -58,21 +102,27 @@ async def create_pending(
 
 
 async def confirm(
-    session: AsyncSession, *, order: Order, prices: dict[int, tuple[str, Decimal]], total: Decimal
+    session: AsyncSession, *, order_id: int, prices: dict[int, tuple[str, Decimal]], total: Decimal
 ) -> bool:
-    """pending -> confirmed with the product service's names and prices; False if the order is no longer pending."""
+    """pending -> confirmed with the product service's names and prices; False if the order is no longer pending.
+    Straight UPDATEs: nothing of the order is read back."""
     confirmed = await rows_matched(
         session,
         update(Order)
-        .where(Order.id == order.id, Order.status == OrderStatus.PENDING)
+        .where(Order.id == order_id, Order.status == OrderStatus.PENDING)
         .values(status=OrderStatus.CONFIRMED, total=total, updated_at=utcnow())
         .execution_options(synchronize_session=False),
     )
     if confirmed != 1:
         return False
-    for line in order.lines:
-        line.name, line.unit_price = prices[line.product_id]
-    await session.flush()
+    lines = update(_lines).where(_lines.c.order_id == order_id, _lines.c.product_id == bindparam("line_product"))
+    await session.execute(
+        lines.values(name=bindparam("line_name"), unit_price=bindparam("line_price")),
+        [
+            {"line_product": product_id, "line_name": name, "line_price": price}
+            for product_id, (name, price) in prices.items()
+        ],
+    )
     return True
 
 

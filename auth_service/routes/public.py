@@ -10,6 +10,7 @@ from auth_service import service
 from auth_service.dependencies import SettingsDep, SignerDep
 from auth_service.exceptions import RefreshTokenReused
 from auth_service.models import User
+from auth_service.repository import PublicUser
 from auth_service.schemas import (
     JsonWebKeySet,
     LoginRequest,
@@ -75,12 +76,12 @@ async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
 
 
 @router.get("/me", response_model=UserRead)
-async def get_me(database: DatabaseDep, caller: CurrentUser) -> User:
+async def get_me(database: DatabaseDep, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> User:
+async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=user_id, caller=caller))
 
 

@@ -9,10 +9,11 @@ from functools import partial
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from order_service import flows
 from order_service.clients.product import ProductClient
+from order_service.models import Order
 from tests.product_service.support import assert_error, create_product, get_product
 from tests.support.concurrency import burst
 
@@ -216,7 +217,6 @@ class TestProductServiceOutage:
         assert pending == 0
 
     def test_a_placement_the_bulkhead_refused_owes_no_release(self, order_database, product):
-        from order_service import repository
         from order_service.exceptions import ProductBusy, ProductUnavailable
         from order_service.schemas import OrderCreate
         from service_kit.auth import Principal, Role
@@ -262,7 +262,10 @@ class TestProductServiceOutage:
                 await products.close()
 
         order_database.call(refused_placement)
-        [latest] = order_database.run(partial(repository.list, user_id=ALICE, before_id=None, limit=1))
+        with order_database.session() as session:
+            latest = session.scalars(
+                select(Order).where(Order.user_id == ALICE).order_by(Order.id.desc()).limit(1)
+            ).one()
         assert latest.status == "failed"
         assert latest.released_at is not None  # nothing was sent, so nothing is owed
 
