@@ -77,6 +77,7 @@ def serve(app_factory: str, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # nothing here reads the client's address; the gateway limits and logs by it
         timeout_graceful_shutdown=20,
         timeout_keep_alive=75,  # longer than nginx's upstream keepalive_timeout, so nginx closes first
     )

@@ -105,6 +105,48 @@ class TestTokenVerifier:
             run(verifier.verify(garbage))
 
 
+class TestRememberedVerdicts:
+    def test_a_remembered_token_is_checked_again_once_it_expired(self, private_key, monkeypatch):
+        verifier = TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE)
+        checks = []
+        full_check = verifier._verify
+
+        async def counted(token):
+            checks.append(token)
+            return await full_check(token)
+
+        monkeypatch.setattr(verifier, "_verify", counted)
+        now = time.time()
+        token = sign(private_key, claims(exp=int(now) + 60))
+        run(verifier.verify(token))
+        run(verifier.verify(token))
+        assert len(checks) == 1  # the second came from memory
+        monkeypatch.setattr(time, "time", lambda: now + 61)
+        run(verifier.verify(token))  # PyJWT's own clock still says valid; ours sent it to the full check
+        assert len(checks) == 2
+
+    def test_only_the_exact_token_that_verified_is_remembered(self, verifier, private_key):
+        token = sign(private_key, claims(role="user"))
+        run(verifier.verify(token))
+        header, _payload, signature = token.split(".")
+        forged = f"{header}.{b64({**claims(role='admin'), 'iat': 0, 'exp': 9999999999})}.{signature}"
+        with pytest.raises(Unauthorized):
+            run(verifier.verify(forged))
+
+    def test_a_refused_token_is_refused_again(self, verifier, private_key):
+        other = Ed25519PrivateKey.generate()
+        token = sign(other, claims(), kid=public_jwk(private_key.public_key())["kid"])
+        for _ in range(2):
+            with pytest.raises(Unauthorized):
+                run(verifier.verify(token))
+
+    def test_the_memory_is_bounded(self, private_key):
+        small = TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE, remembered=3)
+        tokens = [sign(private_key, claims(sub=str(n), jti=f"j{n}")) for n in range(1, 6)]
+        assert [run(small.verify(token)).id for token in tokens] == [1, 2, 3, 4, 5]
+        assert len(small._verified) == 3
+
+
 class TestJwksKeys:
     def _transport(self, keys, calls):
         def handler(request: httpx.Request) -> httpx.Response:
