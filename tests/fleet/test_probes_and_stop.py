@@ -1,5 +1,6 @@
-"""A replica whose every worker thread is stuck still answers its probes at once, and one told to stop
-finishes what it is serving. The threads are stuck for real: behind a product row this test locks in MariaDB."""
+"""A replica whose every transaction is stuck still answers its probes and its reads at once, and one told to
+stop finishes what it is serving. The transactions are stuck for real: behind a product row this test locks
+in MariaDB."""
 
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from tests.support.fleet import RunningFleet
 from tests.support.users import Account, login
 
 PRODUCTS = "/api/v0/products"
-# More than the replica's worker threads (anyio's 40) and its database pool (10 + 5).
+# Far more than the replica's pool for transactions (8 + 2).
 STUCK_REQUESTS = 60
 
 
@@ -68,7 +69,7 @@ def patch_stuck(
     return [pool.submit(restock, n) for n in range(count)]
 
 
-class TestProbesWhileEveryWorkerIsStuck:
+class TestProbesWhileEveryTransactionIsStuck:
     def test_healthz_answers_in_milliseconds_and_readyz_stays_bounded(
         self, fleet: RunningFleet, gateway: httpx.Client, admin: Account
     ):
@@ -78,12 +79,11 @@ class TestProbesWhileEveryWorkerIsStuck:
         with ThreadPoolExecutor(max_workers=STUCK_REQUESTS) as pool:
             with row_locked(fleet, product["id"]):
                 stuck = patch_stuck(pool, replica, product, admin, STUCK_REQUESTS)
-                # The database pool's worth of them hold a connection and wait on the row lock ...
+                # The transaction pool's worth of them hold a connection and wait on the row lock ...
                 wait_until(lambda: lock_waits(fleet) >= 10, timeout=30, what="restocks waiting on the row")
                 with httpx.Client(timeout=1.0) as client:
-                    # ... and every worker thread is taken: a plain read on that replica gets none.
-                    with pytest.raises(httpx.TimeoutException):
-                        client.get(f"{replica}{PRODUCTS}/{other['id']}")
+                    # ... and reads, on connections of their own, still answer.
+                    assert client.get(f"{replica}{PRODUCTS}/{other['id']}").status_code == 200
                     liveness = []
                     for _ in range(20):
                         started = time.perf_counter()

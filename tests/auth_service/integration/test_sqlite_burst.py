@@ -1,6 +1,5 @@
 """`make run`'s embedded SQLite default under a burst: every transaction holds the file's write lock until it
-commits, so nothing between a handler's return and its commit may wait for a worker thread (see
-service_kit.routing.CommitFirstRoute). Real server, real sockets, more requests in flight than workers."""
+commits, and many more are in flight than the pool has connections. Real server, real sockets."""
 
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from tests.support.concurrency import burst
 from tests.support.servers import serving
 from tests.support.users import AUTH, register
 
-IN_FLIGHT = 80  # twice the default threadpool
+IN_FLIGHT = 80  # eight times the pool
 
 
 @pytest.fixture(scope="module")
