@@ -98,9 +98,11 @@ async def _write(
     raise precondition.stale(current.version)
 
 
-async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -> tuple[StockReservation, bool]:
+async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -> bool:
     """Take every line's stock for the order, or none of it; True if this call took it, False if the order id
-    already had a reservation (which is returned as it is, nothing taken twice).
+    already had a reservation (nothing taken twice). Read the reservation after the commit
+    (`get_reservation`): each product's row stays locked from its stock UPDATE to the commit, so this holds
+    it for two statements per line, and nothing is read back meanwhile.
 
     The reservation row is the transaction's first write, and its unique order id serialises requests for the
     same order: a concurrent duplicate waits for the first, then fails on the index. Run it with
@@ -109,13 +111,13 @@ async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -
     existing = await repository.get_reservation(session, order_id=reservation_in.order_id)
     if existing is not None:
         _check_same_items(existing, quantities)
-        return existing, False
+        return False
     reservation = await repository.create_reservation(session, order_id=reservation_in.order_id)
     # Ascending product ids: two orders sharing products lock them in the same order, so never deadlock.
     for product_id in sorted(quantities):
-        await _take_line(session, reservation=reservation, product_id=product_id, quantity=quantities[product_id])
+        await _take_line(session, reservation_id=reservation.id, product_id=product_id, quantity=quantities[product_id])
     log.info("stock_reserved", order_id=reservation.order_id, lines=len(quantities))
-    return reservation, True
+    return True
 
 
 async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation:
@@ -146,18 +148,11 @@ async def release(session: AsyncSession, *, order_id: int) -> StockReservation:
     return await repository.create_reservation(session, order_id=order_id, released_at=now)
 
 
-async def _take_line(session: AsyncSession, *, reservation: StockReservation, product_id: int, quantity: int) -> None:
+async def _take_line(session: AsyncSession, *, reservation_id: int, product_id: int, quantity: int) -> None:
     for _ in range(_STOCK_ATTEMPTS):
         if await repository.take_stock(session, product_id=product_id, quantity=quantity):
-            product = await repository.get(session, product_id=product_id)
-            assert product is not None  # this transaction holds the row's lock since its UPDATE
-            await repository.add_reservation_line(
-                session,
-                reservation=reservation,
-                product_id=product_id,
-                quantity=quantity,
-                name=product.name,
-                unit_price=product.price,
+            await repository.record_line(
+                session, reservation_id=reservation_id, product_id=product_id, quantity=quantity
             )
             return
         product = await repository.get(session, product_id=product_id)

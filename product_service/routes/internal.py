@@ -69,11 +69,11 @@ async def create_reservation(
     stock. Idempotent by `order_id`: a repeat (also one racing the first) returns the first result with 200
     and takes nothing; a repeat after a release returns the released reservation, and so does a reservation
     for an order that was released before it ever reserved (then with no items)."""
-    reserve = partial(service.reserve, reservation_in=reservation_in)
-    reservation, created = await database.run(reserve, retry_duplicates=True)
+    created = await database.run(partial(service.reserve, reservation_in=reservation_in), retry_duplicates=True)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return ReservationRead.of(reservation)
+    held = await database.read(partial(service.get_reservation, order_id=reservation_in.order_id))
+    return ReservationRead.of(held)
 
 
 @router.get(
