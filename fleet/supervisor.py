@@ -50,6 +50,17 @@ def _command(argv: list[str]) -> str:
     return _quote(shlex.join(argv))
 
 
+def _launch(config: FleetConfig, program: str, argv: list[str]) -> str:
+    """The command line of a program. Logging to files, the program writes its own file: through supervisord,
+    every line would cross a pipe into a Python process that copies it to the same file, which under load
+    took 13% of a core (two product replicas at 1,500 req/s). `exec` keeps the pid supervisord sees the
+    program's own."""
+    if not config.logs_to_files:
+        return _command(argv)
+    log = shlex.quote(str(config.log_file(program)))
+    return _command(["/bin/sh", "-c", f"exec {shlex.join(argv)} >>{log} 2>&1"])
+
+
 def _output(config: FleetConfig, program: str) -> list[str]:
     """Where a program's stdout and stderr go: its own file, or the terminal `make run` started in."""
     target = str(config.log_file(program)) if config.logs_to_files else "/dev/stdout"
@@ -64,7 +75,7 @@ def _output(config: FleetConfig, program: str) -> list[str]:
 def _replica_section(config: FleetConfig, replica: Replica) -> list[str]:
     return [
         f"[program:{replica.name}]",
-        f"command={_command([config.python, '-m', replica.service.module])}",
+        f"command={_launch(config, replica.name, [config.python, '-m', replica.service.module])}",
         f"directory={_quote(str(REPO_ROOT))}",
         f'environment=HOST="{replica.host}",PORT="{replica.port}"',
         "priority=100",
@@ -85,7 +96,7 @@ def _gateway_section(config: FleetConfig) -> list[str]:
     command = [config.python, "-m", "fleet", "gateway", str(config.nginx_conf), str(config.nginx_pid_file)]
     return [
         f"[program:{GATEWAY}]",
-        f"command={_command(command)}",
+        f"command={_launch(config, GATEWAY, command)}",
         f"directory={_quote(str(REPO_ROOT))}",
         "priority=200",
         "autostart=true",
