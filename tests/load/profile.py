@@ -29,6 +29,16 @@ SCENARIOS = {
 }
 
 
+def stacks_through(raw: Path, function: str, top: int) -> str:
+    """The commonest whole stacks that pass through `function` (a substring of a frame), leaf last."""
+    stacks: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if function in stack:
+            stacks[" <- ".join(_function(frame) for frame in stack.split(";")[::-1][:12])] += int(count_text)
+    return "\n".join(f"{count:6d}  {stack}" for stack, count in stacks.most_common(top))
+
+
 def summarise(raw: Path, top: int) -> str:
     """py-spy's collapsed stacks ("frame;frame;... count" per line) as two top-N tables."""
     own: Counter[str] = Counter()
@@ -65,6 +75,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=int, default=200, help="samples a second")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--through", help="also print the commonest stacks through this function")
     parser.add_argument(
         "--idle", action="store_true", help="every thread, waiting or not (default: the one holding the GIL)"
     )
@@ -87,6 +98,8 @@ def main() -> None:
         load.join()
         print(f"{scenario.name} on {program}, wrk -t1 -c{args.connections}:")
         print(summarise(raw, args.top))
+        if args.through:
+            print(f"\nstacks through {args.through}:\n{stacks_through(raw, args.through, 10)}")
 
 
 if __name__ == "__main__":
