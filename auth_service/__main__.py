@@ -15,6 +15,8 @@ def seed() -> None:
 
 
 async def _ensure_admin(email: str, password: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
     from auth_service import service
     from service_kit.app import database_for
 
@@ -23,6 +25,8 @@ async def _ensure_admin(email: str, password: str) -> None:
         await database.run(
             partial(service.ensure_admin, email=email, password=password, username=settings.ADMIN_USERNAME)
         )
+    except IntegrityError:
+        pass  # another replica's prestart created the admin first
     finally:
         await database.dispose()
 

@@ -31,12 +31,11 @@ async def register(session: AsyncSession, *, user_in: UserCreate) -> User:
     """Create a plain user (never an admin); 409 if the email is taken."""
     password_hash = await hash_password(user_in.password.get_secret_value())
     try:
-        async with session.begin_nested():
-            return await repository.create(
-                session, username=user_in.username, email=user_in.email, password_hash=password_hash, role=Role.USER
-            )
+        return await repository.create(
+            session, username=user_in.username, email=user_in.email, password_hash=password_hash, role=Role.USER
+        )
     except IntegrityError as exc:
-        raise EmailTaken(details={"field": "email"}) from exc
+        raise EmailTaken(details={"field": "email"}) from exc  # the unit of work rolls the attempt back
 
 
 async def login(session: AsyncSession, *, email: str, password: str, signer: Signer, refresh_ttl: int) -> TokenPair:
@@ -95,17 +94,13 @@ async def change_role(session: AsyncSession, *, user_id: int, role: Role) -> Use
 
 
 async def ensure_admin(session: AsyncSession, *, email: str, password: str, username: str) -> bool:
-    """Create the first admin if no account has that email; an existing account is never touched."""
+    """Create the first admin if no account has that email; an existing account is never touched. A
+    concurrent prestart that creates it first makes this raise IntegrityError."""
+    password_hash = await hash_password(password)  # before any statement: no lock is held while it hashes
     email = email.strip().lower()
     if await repository.get_by_email(session, email=email) is not None:
         return False
-    try:
-        async with session.begin_nested():
-            await repository.create(
-                session, username=username, email=email, password_hash=await hash_password(password), role=Role.ADMIN
-            )
-    except IntegrityError:
-        return False  # another prestart created it first
+    await repository.create(session, username=username, email=email, password_hash=password_hash, role=Role.ADMIN)
     return True
 
 
