@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import RefreshToken, User
@@ -14,9 +14,13 @@ _PUBLIC_COLUMNS = (User.id, User.username, User.email, User.role, User.created_a
 PublicUser = Row[int, str, str, Role, datetime]
 
 
+# Built once, with a bound parameter: building the statement per request cost more than running it.
+_READ = select(*_PUBLIC_COLUMNS).where(User.id == bindparam("user_id"))
+
+
 async def read(session: AsyncSession, *, user_id: int) -> PublicUser | None:
     """The user's public columns, if there is such a user."""
-    return (await session.execute(select(*_PUBLIC_COLUMNS).where(User.id == user_id))).one_or_none()
+    return (await session.execute(_READ, {"user_id": user_id})).one_or_none()
 
 
 async def get(session: AsyncSession, *, user_id: int) -> User | None:

@@ -35,9 +35,33 @@ _VIEW_COLUMNS = (_orders.c.id, _orders.c.user_id, _orders.c.status, _orders.c.to
 _LINE_COLUMNS = (_lines.c.order_id, _lines.c.product_id, _lines.c.name, _lines.c.quantity, _lines.c.unit_price)
 
 
+# The reads' statements are built once, with bound parameters: building them per request cost more than
+# running them.
+_READ = select(*_VIEW_COLUMNS).where(_orders.c.id == bindparam("order_id"))
+_LINES_OF = (
+    select(*_LINE_COLUMNS).where(_lines.c.order_id.in_(bindparam("order_ids", expanding=True))).order_by(_lines.c.id)
+)
+
+
+def _page_statement(*, of_user: bool, before: bool) -> Select[Any]:
+    statement = select(*_VIEW_COLUMNS).order_by(_orders.c.id.desc()).limit(bindparam("limit"))
+    if of_user:
+        statement = statement.where(_orders.c.user_id == bindparam("user_id"))
+    if before:
+        statement = statement.where(_orders.c.id < bindparam("before_id"))
+    return statement
+
+
+_PAGES = {
+    (of_user, before): _page_statement(of_user=of_user, before=before)
+    for of_user in (False, True)
+    for before in (False, True)
+}
+
+
 async def read(session: AsyncSession, *, order_id: int) -> OrderView | None:
     """The order with this id, if any."""
-    views = await _views(session, select(*_VIEW_COLUMNS).where(_orders.c.id == order_id))
+    views = await _views(session, _READ, {"order_id": order_id})
     return views[0] if views else None
 
 
@@ -45,21 +69,16 @@ async def read_page(
     session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int
 ) -> list[OrderView]:
     """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
-    statement = select(*_VIEW_COLUMNS).order_by(_orders.c.id.desc()).limit(limit)
-    if user_id is not None:
-        statement = statement.where(_orders.c.user_id == user_id)
-    if before_id is not None:
-        statement = statement.where(_orders.c.id < before_id)
-    return await _views(session, statement)
+    statement = _PAGES[user_id is not None, before_id is not None]
+    return await _views(session, statement, {"limit": limit, "user_id": user_id, "before_id": before_id})
 
 
-async def _views(session: AsyncSession, statement: Select[Any]) -> list[OrderView]:
-    orders = (await session.execute(statement)).all()
+async def _views(session: AsyncSession, statement: Select[Any], parameters: dict[str, Any]) -> list[OrderView]:
+    orders = (await session.execute(statement, parameters)).all()
     if not orders:
         return []
     lines: dict[int, list[Any]] = {order.id: [] for order in orders}
-    line_rows = select(*_LINE_COLUMNS).where(_lines.c.order_id.in_(lines)).order_by(_lines.c.id)
-    for line in await session.execute(line_rows):
+    for line in await session.execute(_LINES_OF, {"order_ids": list(lines)}):
         lines[line.order_id].append(line)
     return [
         OrderView(order.id, order.user_id, order.status, order.total, order.created_at, lines[order.id])

@@ -77,6 +77,12 @@ class TestListProducts:
         assert found == [percent]
         assert api.get(PRODUCTS, params={"q": f"{tag}_"}).json()["items"] == []
 
+    def test_q_matches_the_escape_character_itself(self, api, admin_headers):
+        tag = unique_name("slash")
+        slashed = create_product(api, admin_headers, name=f"{tag} 1/2 inch")["id"]
+        create_product(api, admin_headers, name=f"{tag} 12 inch")
+        assert [item["id"] for item in api.get(PRODUCTS, params={"q": f"{tag} 1/2"}).json()["items"]] == [slashed]
+
     def test_no_match_is_an_empty_page(self, api):
         assert api.get(PRODUCTS, params={"q": unique_name("nothing")}).json() == {"items": [], "next_cursor": None}
 
