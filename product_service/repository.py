@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, insert, literal, select
+from sqlalchemy import Row, Select, Table, bindparam, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,15 +102,37 @@ async def delete(session: AsyncSession, *, product_id: int, versions: Collection
     return await rows_matched(session, statement.execution_options(synchronize_session=False)) == 1
 
 
+# A placement's statements, built once (see _READ).
+_TAKE_STOCK = (
+    sql_update(_products)
+    .where(_products.c.id == bindparam("product_id"), _products.c.stock >= bindparam("quantity"))
+    .values(
+        stock=_products.c.stock - bindparam("quantity"),
+        version=_products.c.version + 1,
+        updated_at=bindparam("now", type_=_products.c.updated_at.type),
+    )
+)
+_RECORD_LINE = insert(_lines).from_select(
+    ["reservation_id", "product_id", "quantity", "name", "unit_price"],
+    select(
+        bindparam("reservation_id", type_=_lines.c.reservation_id.type),
+        _products.c.id,
+        bindparam("line_quantity", type_=_lines.c.quantity.type),
+        _products.c.name,
+        _products.c.price,
+    ).where(_products.c.id == bindparam("line_product")),
+)
+_RESERVATION_OF = (
+    select(StockReservation)
+    .where(StockReservation.order_id == bindparam("order_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def take_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
     """Take `quantity` if that much is there, bumping the version; False if not (or the product is gone)."""
-    statement = (
-        sql_update(Product)
-        .where(Product.id == product_id, Product.stock >= quantity)
-        .values(stock=Product.stock - quantity, version=Product.version + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return await rows_matched(session, statement) == 1
+    parameters = {"product_id": product_id, "quantity": quantity, "now": utcnow()}
+    return await rows_matched(session, _TAKE_STOCK, parameters) == 1
 
 
 async def return_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
@@ -126,10 +148,7 @@ async def return_stock(session: AsyncSession, *, product_id: int, quantity: int)
 
 async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation | None:
     """The order's reservation with its lines, as committed now."""
-    statement = (
-        select(StockReservation).where(StockReservation.order_id == order_id).execution_options(populate_existing=True)
-    )
-    return (await session.scalars(statement)).one_or_none()
+    return (await session.scalars(_RESERVATION_OF, {"order_id": order_id})).one_or_none()
 
 
 async def create_reservation(
@@ -149,9 +168,8 @@ async def record_line(session: AsyncSession, *, reservation_id: int, product_id:
     """Record one product's part of a reservation, with the product's name and price as this transaction sees
     them, copied by the database itself (INSERT ... SELECT): after `take_stock`, while the product's row is
     locked, one round trip and no values through Python."""
-    product = select(literal(reservation_id), _products.c.id, literal(quantity), _products.c.name, _products.c.price)
-    columns = ["reservation_id", "product_id", "quantity", "name", "unit_price"]
-    await session.execute(insert(_lines).from_select(columns, product.where(_products.c.id == product_id)))
+    parameters = {"reservation_id": reservation_id, "line_quantity": quantity, "line_product": product_id}
+    await session.execute(_RECORD_LINE, parameters)
 
 
 async def mark_released(session: AsyncSession, *, order_id: int, now: datetime) -> bool:

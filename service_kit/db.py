@@ -169,9 +169,9 @@ def _ensure_sqlite_dir(url: URL) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def rows_matched(session: AsyncSession, statement: Executable) -> int:
+async def rows_matched(session: AsyncSession, statement: Executable, parameters: dict[str, Any] | None = None) -> int:
     """Run an UPDATE/DELETE and say how many rows its WHERE matched: the verdict of a conditional write."""
-    result = cast(CursorResult[Any], await session.execute(statement))
+    result = cast(CursorResult[Any], await session.execute(statement, parameters))
     return result.rowcount
 
 
