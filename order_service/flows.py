@@ -38,6 +38,7 @@ from order_service.exceptions import (
     ProductUnavailable,
 )
 from order_service.models import Order, OrderStatus
+from order_service.repository import Placement
 from order_service.schemas import OrderCreate
 from service_kit.auth import Principal
 from service_kit.database import Database
@@ -51,7 +52,7 @@ _REPLAY_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    order: Order
+    order: Order | Placement  # the first order (a replay), or the one this request placed
     created: bool  # False: an Idempotency-Key replay answered with the first order
 
 
@@ -69,7 +70,7 @@ async def place_order(
     the product service: fail with the release owed (the reconciler delivers it), 503."""
     quantities = {line.product_id: line.quantity for line in order_in.items}
     fingerprint = hashlib.sha256(json.dumps(order_in.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    order, created = await _start(
+    order = await _start(
         database,
         user_id=caller.id,
         quantities=quantities,
@@ -77,7 +78,7 @@ async def place_order(
         fingerprint=fingerprint,
         replay_wait_seconds=replay_wait_seconds,
     )
-    if not created:
+    if isinstance(order, Order):
         return Placed(order, created=False)
     try:
         reservation = await products.reserve(order.reservation_id, quantities)
@@ -252,10 +253,10 @@ async def _start(
     idempotency_key: str | None,
     fingerprint: str,
     replay_wait_seconds: float,
-) -> tuple[Order, bool]:
-    """Insert the pending order, or find the one this Idempotency-Key already made. The unique index on
-    (user_id, idempotency_key) decides between concurrent first requests; a replay waits while the first
-    is still pending."""
+) -> Placement | Order:
+    """Insert the pending order (a Placement), or find the one this Idempotency-Key already made (an Order).
+    The unique index on (user_id, idempotency_key) decides between concurrent first requests; a replay waits
+    while the first is still pending."""
     deadline = time.monotonic() + replay_wait_seconds
     insert = partial(
         repository.create_pending,
@@ -266,7 +267,7 @@ async def _start(
     )
     while True:
         try:
-            return await database.run(insert), True
+            return await database.run(insert)
         except IntegrityError:
             if idempotency_key is None:
                 raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
@@ -276,14 +277,14 @@ async def _start(
             if existing.request_fingerprint != fingerprint:
                 raise IdempotencyKeyReused()
             if existing.status is not OrderStatus.PENDING:
-                return existing, False
+                return existing
         # Pending (the first request is still in flight), or just failed and freed: look again shortly.
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress()
         await asyncio.sleep(_REPLAY_POLL_SECONDS)
 
 
-async def _confirm(database: Database, order: Order, reservation: Reservation) -> bool:
+async def _confirm(database: Database, order: Placement, reservation: Reservation) -> bool:
     """Confirm the pending order with what the product service reserved; `order` then says what the
     database holds, without reading it back. False if the order was no longer pending."""
     prices = {line.product_id: (line.name, line.unit_price) for line in reservation.lines}

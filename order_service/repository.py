@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order, OrderLine, OrderStatus
@@ -97,6 +97,28 @@ async def get_by_idempotency_key(session: AsyncSession, *, user_id: int, idempot
     return (await session.scalars(statement)).one_or_none()
 
 
+@dataclass(slots=True)
+class PlacedLine:
+    product_id: int
+    quantity: int
+    name: str | None = None
+    unit_price: Decimal | None = None
+
+
+@dataclass(slots=True)
+class Placement:
+    """An order this request is placing: what the database holds for it, kept up to date by the placement
+    itself (a confirm fills in prices and total) so that nothing is read back to answer."""
+
+    id: int
+    user_id: int
+    reservation_id: int
+    status: OrderStatus
+    total: Decimal | None
+    created_at: datetime
+    lines: list[PlacedLine]
+
+
 async def create_pending(
     session: AsyncSession,
     *,
@@ -104,20 +126,32 @@ async def create_pending(
     quantities: dict[int, int],
     idempotency_key: str | None,
     fingerprint: str,
-) -> Order:
+) -> Placement:
     """Insert a pending order and its lines; IntegrityError if the user already used the key (or, about
     once in 10^18 inserts, if the random reservation id is taken)."""
-    order = Order(
-        user_id=user_id,
-        reservation_id=secrets.randbits(63) or 1,  # a positive BIGINT; a clash fails the unique index
-        status=OrderStatus.PENDING,
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
-        lines=[OrderLine(product_id=product_id, quantity=quantity) for product_id, quantity in quantities.items()],
+    now = utcnow()
+    reservation_id = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
+    inserted = cast(
+        CursorResult[Any],
+        await session.execute(
+            insert(_orders).values(
+                user_id=user_id,
+                reservation_id=reservation_id,
+                status=OrderStatus.PENDING,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                created_at=now,
+                updated_at=now,
+            )
+        ),
     )
-    session.add(order)
-    await session.flush()
-    return order
+    order_id = int(inserted.lastrowid)
+    lines = [PlacedLine(product_id, quantity) for product_id, quantity in quantities.items()]
+    await session.execute(
+        insert(_lines),
+        [{"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity} for line in lines],
+    )
+    return Placement(order_id, user_id, reservation_id, OrderStatus.PENDING, None, now, lines)
 
 
 async def confirm(
