@@ -97,6 +97,25 @@ async def get_by_idempotency_key(session: AsyncSession, *, user_id: int, idempot
     return (await session.scalars(statement)).one_or_none()
 
 
+# A placement's statements, built once (see _READ).
+_INSERT_ORDER = insert(_orders)
+_INSERT_LINES = insert(_lines)
+_CONFIRM = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("order_id"), _orders.c.status == OrderStatus.PENDING)
+    .values(
+        status=OrderStatus.CONFIRMED,
+        total=bindparam("order_total", type_=_orders.c.total.type),
+        updated_at=bindparam("now", type_=_orders.c.updated_at.type),
+    )
+)
+_PRICE_LINE = (
+    update(_lines)
+    .where(_lines.c.order_id == bindparam("line_order"), _lines.c.product_id == bindparam("line_product"))
+    .values(name=bindparam("line_name"), unit_price=bindparam("line_price", type_=_lines.c.unit_price.type))
+)
+
+
 @dataclass(slots=True)
 class PlacedLine:
     product_id: int
@@ -131,24 +150,20 @@ async def create_pending(
     once in 10^18 inserts, if the random reservation id is taken)."""
     now = utcnow()
     reservation_id = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
-    inserted = cast(
-        CursorResult[Any],
-        await session.execute(
-            insert(_orders).values(
-                user_id=user_id,
-                reservation_id=reservation_id,
-                status=OrderStatus.PENDING,
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
-                created_at=now,
-                updated_at=now,
-            )
-        ),
-    )
+    order = {
+        "user_id": user_id,
+        "reservation_id": reservation_id,
+        "status": OrderStatus.PENDING,
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": fingerprint,
+        "created_at": now,
+        "updated_at": now,
+    }
+    inserted = cast(CursorResult[Any], await session.execute(_INSERT_ORDER, order))
     order_id = int(inserted.lastrowid)
     lines = [PlacedLine(product_id, quantity) for product_id, quantity in quantities.items()]
     await session.execute(
-        insert(_lines),
+        _INSERT_LINES,
         [{"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity} for line in lines],
     )
     return Placement(order_id, user_id, reservation_id, OrderStatus.PENDING, None, now, lines)
@@ -159,20 +174,13 @@ async def confirm(
 ) -> bool:
     """pending -> confirmed with the product service's names and prices; False if the order is no longer pending.
     Straight UPDATEs: nothing of the order is read back."""
-    confirmed = await rows_matched(
-        session,
-        update(Order)
-        .where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-        .values(status=OrderStatus.CONFIRMED, total=total, updated_at=utcnow())
-        .execution_options(synchronize_session=False),
-    )
-    if confirmed != 1:
+    parameters = {"order_id": order_id, "order_total": total, "now": utcnow()}
+    if await rows_matched(session, _CONFIRM, parameters) != 1:
         return False
-    lines = update(_lines).where(_lines.c.order_id == order_id, _lines.c.product_id == bindparam("line_product"))
     await session.execute(
-        lines.values(name=bindparam("line_name"), unit_price=bindparam("line_price")),
+        _PRICE_LINE,
         [
-            {"line_product": product_id, "line_name": name, "line_price": price}
+            {"line_order": order_id, "line_product": product_id, "line_name": name, "line_price": price}
             for product_id, (name, price) in prices.items()
         ],
     )
