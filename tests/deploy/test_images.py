@@ -1,7 +1,9 @@
 """The images: hadolint-clean Dockerfiles that follow the house rules, whose command is the very command
 the fleet runs, and whose code (one service plus service_kit) is enough to start that service."""
 
+import itertools
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -121,14 +123,19 @@ def fleet_config(tmp_path) -> FleetConfig:
 
 
 def fleet_replica_commands(config: FleetConfig) -> dict[str, list[str]]:
-    """Each replica's argv as the fleet's supervisord.conf starts it, interpreter path dropped."""
+    """Each replica's argv as the fleet's supervisord.conf starts it, interpreter path dropped. A program that
+    writes its own log file is started as `/bin/sh -c 'exec <argv> >><log> 2>&1'`: its argv is the exec'd one."""
     commands: dict[str, list[str]] = {}
     program = None
     for line in render_supervisord_conf(config).splitlines():
         if line.startswith("[program:"):
             program = line.removeprefix("[program:").removesuffix("]")
         elif line.startswith("command=") and program is not None:
-            argv = line.removeprefix("command=").strip("'\"").split()
+            argv = shlex.split(line.removeprefix("command=").replace("%%", "%"))
+            if argv[:2] == ["/bin/sh", "-c"]:
+                shell_words = shlex.split(argv[2])
+                assert shell_words[0] == "exec", shell_words
+                argv = list(itertools.takewhile(lambda word: not word.startswith(">>"), shell_words[1:]))
             commands[program] = ["python", *argv[1:]]
     return commands
 
