@@ -104,9 +104,12 @@ class Database:
                 raise
             try:
                 await session.commit()
-            except DBAPIError as exc:
-                # The server may have committed: repeating could do the work twice. The client decides.
-                raise ServiceUnavailable("The database did not confirm the commit; try again.") from exc
+            except BaseException as exc:
+                await session.invalidate()  # in an unknown state: never reused
+                if isinstance(exc, DBAPIError):
+                    # The server may have committed: repeating could do the work twice. The client decides.
+                    raise ServiceUnavailable("The database did not confirm the commit; try again.") from exc
+                raise
             return result
 
     async def answers(self) -> bool:
