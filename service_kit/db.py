@@ -1,6 +1,7 @@
 """Engines and column types: MySQL (asyncmy for requests, PyMySQL for migrations and tools), or embedded SQLite
 for `make run`. Requests reach the database through `service_kit.database.Database`."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -63,8 +64,17 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given; use timezone-aware UTC")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None]:
+        # One plain function per value, not TypeDecorator's wrapped process_result_value: a page of 100
+        # products has 200 of these (py-spy: 8% of the page's CPU through the wrapper).
+        parse = self.load_dialect_impl(dialect).result_processor(dialect, coltype)
+        if parse is None:
+            return _as_utc
+        return lambda value: _as_utc(parse(value))
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:
