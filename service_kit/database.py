@@ -159,15 +159,11 @@ def _first_value_outside_transaction(connection: Connection, sql: str) -> Any:
     return row[0] if row else None
 
 
-def get_database(request: Request) -> Database:
-    """The service's database; handlers and flows run their units of work on it."""
+async def get_database(request: Request) -> Database:
+    """The service's database; handlers and flows run their units of work on it. Async, so FastAPI
+    resolves it on the event loop, with no hop to a worker thread."""
     database: Database = request.app.state.database
     return database
 
 
-async def _database(request: Request) -> Database:
-    return get_database(request)
-
-
-# An async dependency: resolved on the event loop, with no hop to a worker thread.
-DatabaseDep = Annotated[Database, Depends(_database)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

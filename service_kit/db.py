@@ -114,6 +114,10 @@ def _refuse_writes_on_mysql(engine: Engine) -> None:
         cursor.close()
 
 
+# Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.
+_ISOLATION = "READ COMMITTED"
+
+
 def create_db_engine(url: URL) -> Engine:
     """A synchronous engine, for migrations and tools: requests use `create_async_db_engine`."""
     if url.get_backend_name() == "sqlite":
@@ -168,10 +172,6 @@ def create_async_db_engine(
     if read_only:
         _refuse_writes_on_mysql(engine.sync_engine)
     return engine
-
-
-# Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.
-_ISOLATION = "READ COMMITTED"
 
 
 def _ensure_sqlite_dir(url: URL) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service_kit.app import database_for
 from service_kit.database import Database
+from service_kit.db import create_async_db_engine
 from service_kit.errors import ServiceUnavailable
 from service_kit.settings import ServiceSettings
 from tests.support.mariadb import connect, db_env, throwaway_database
@@ -188,6 +189,33 @@ class TestDeadConnections:
 
         assert on_database(settings, scenario) == 0
         assert attempts == [1]
+
+    def test_a_unit_cut_off_by_its_timeout_leaves_no_answer_behind_for_the_next(self, settings: _Settings) -> None:
+        """One connection per pool: had the cut-off one been reused as it was, the next unit would read the stale
+        answer. (SQLAlchemy discards a connection whose statement was cancelled; this holds it to that.)"""
+        url = settings.database_url()
+
+        async def slow(session: AsyncSession) -> None:
+            await session.execute(text("SELECT SLEEP(1)"))
+
+        async def scenario() -> list[int]:
+            database = Database(
+                create_async_db_engine(url, pool_size=1, max_overflow=0, reset_on_return=False),
+                read_engine=create_async_db_engine(url, pool_size=1, max_overflow=0, read_only=True),
+                timeout=0.2,
+            )
+            try:
+                await database.run(_create_table)
+                seen = []
+                for runner in (database.read, database.run):
+                    with pytest.raises(ServiceUnavailable):
+                        await runner(slow)
+                    seen.append(await runner(_read_n))
+                return seen
+            finally:
+                await database.dispose()
+
+        assert asyncio.run(scenario()) == [0, 0]
 
 
 def _kill_every_connection_of(database_name: str) -> None:
