@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap run test lint lint-deploy bench profile chaos lock clean
+.PHONY: help bootstrap run test lint lint-deploy bench bench-floor profile chaos lock clean
 
 help:
 	@echo "make run          the whole fleet on http://127.0.0.1:8080 (two replicas per service + nginx)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-deploy  the deployment checks (tests/deploy)"
 	@echo "make bench        the load benchmarks (tests/load)"
+	@echo "make bench-floor  the same P1 request on one-route FastAPI apps: the framework's own floor"
 	@echo "make profile      py-spy on one replica under wrk (PROFILE_ARGS=\"--scenario list\"; see --help)"
 	@echo "make chaos        the availability drill: replicas killed under load, a stalled product service"
 	@echo "                  (CHAOS_ARGS=\"--seconds 600 --seed 3\" for a longer or other run)"
@@ -37,6 +38,9 @@ lint: bootstrap
 
 lint-deploy: bootstrap
 	$(PY) -m pytest tests/deploy
+
+bench-floor: bootstrap
+	$(PY) -m tests.load.floor
 
 bench: bootstrap
 	$(PY) -m tests.load
