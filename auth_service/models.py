@@ -4,7 +4,7 @@ from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service_kit.auth import Role
-from service_kit.db import BigId, UTCDateTime, new_metadata, utcnow
+from service_kit.db import BigId, UTCDateTime, exact_string, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):
@@ -17,8 +17,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(50))
-    # Stored lower-cased, so the unique index makes duplicates case-insensitive on every backend.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Stored normalised (NFC, lower-cased) and compared byte for byte: `José@` and `josé@` are one account on
+    # every backend, `jose@` another (MySQL's default collation would have made all three one).
+    email: Mapped[str] = mapped_column(exact_string(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(
         Enum(Role, native_enum=False, length=16, values_callable=lambda roles: [r.value for r in roles]),

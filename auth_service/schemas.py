@@ -1,4 +1,5 @@
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -12,7 +13,8 @@ _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f
 
 
 def _normalise_email(value: str) -> str:
-    value = value.strip().lower()
+    # NFC first: an é typed as one code point or as e + accent is the same address.
+    value = unicodedata.normalize("NFC", value.strip()).lower()
     if not _EMAIL.fullmatch(value):
         raise ValueError("not a valid email address")
     return value

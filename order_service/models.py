@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service_kit.db import BigId, UTCDateTime, new_metadata, utcnow
+from service_kit.db import BigId, UTCDateTime, exact_string, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):
@@ -42,7 +42,8 @@ class Order(Base):
         Enum(OrderStatus, native_enum=False, length=16, values_callable=lambda statuses: [s.value for s in statuses])
     )
     total: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # Compared exactly (API.md): `aB3` and `Ab3` are two keys on MySQL too.
+    idempotency_key: Mapped[str | None] = mapped_column(exact_string(255))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     failure_code: Mapped[str | None] = mapped_column(String(64))
     released_at: Mapped[datetime | None]

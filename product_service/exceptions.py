@@ -19,6 +19,11 @@ class UnknownProduct(ValidationFailed):
     message = "The order names a product that does not exist."
 
 
+class TotalTooLarge(ValidationFailed):
+    code = "total_too_large"
+    message = "The order's total would exceed the largest amount an order can hold."
+
+
 class ReservationMismatch(Conflict):
     code = "reservation_mismatch"
     message = "This order id already reserved different items."

@@ -19,13 +19,16 @@ class Product(Base):
     __table_args__ = (
         CheckConstraint("stock >= 0", name="stock_non_negative"),
         CheckConstraint("price > 0", name="price_positive"),
+        # SQLite would otherwise hand a deleted product's id to the next one.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     description: Mapped[str] = mapped_column(Text)
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    stock: Mapped[int]
+    # BIGINT: releases give back what orders took whatever restocks came between, so stock can outgrow INT.
+    stock: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, insert, select
+from sqlalchemy import Row, Select, Table, bindparam, func, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,6 +122,9 @@ _RECORD_LINE = insert(_lines).from_select(
         _products.c.price,
     ).where(_products.c.id == bindparam("line_product")),
 )
+_VALUE_OF = select(func.coalesce(func.sum(_lines.c.quantity * _lines.c.unit_price), 0)).where(
+    _lines.c.reservation_id == bindparam("reservation_id")
+)
 _RESERVATION_OF = (
     select(StockReservation)
     .where(StockReservation.order_id == bindparam("order_id"))
@@ -170,6 +173,11 @@ async def record_line(session: AsyncSession, *, reservation_id: int, product_id:
     locked, one round trip and no values through Python."""
     parameters = {"reservation_id": reservation_id, "line_quantity": quantity, "line_product": product_id}
     await session.execute(_RECORD_LINE, parameters)
+
+
+async def reservation_value(session: AsyncSession, *, reservation_id: int) -> Decimal:
+    """What the reservation's lines are worth at the prices they recorded."""
+    return Decimal((await session.execute(_VALUE_OF, {"reservation_id": reservation_id})).scalar_one())
 
 
 async def mark_released(session: AsyncSession, *, order_id: int, now: datetime) -> bool:

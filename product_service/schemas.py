@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from product_service.models import StockReservation
-from service_kit.db import MAX_ID
+from service_kit.db import MAX_ID, MAX_INT
 
 MAX_STOCK = 1_000_000_000
 MAX_ITEMS_PER_RESERVATION = 100
@@ -60,7 +60,7 @@ Money = Annotated[Decimal, PlainSerializer(_two_places, return_type=str, when_us
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
 Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK)]
-Version = Annotated[int, Field(strict=True, ge=1, description="The version you read; stale: 409.")]
+Version = Annotated[int, Field(strict=True, ge=1, le=MAX_INT, description="The version you read; stale: 409.")]
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 

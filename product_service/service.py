@@ -16,13 +16,14 @@ from product_service.exceptions import (
     ProductNotFound,
     ReservationMismatch,
     ReservationNotFound,
+    TotalTooLarge,
     UnknownProduct,
 )
 from product_service.models import Product, StockReservation
 from product_service.preconditions import Precondition
 from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
-from service_kit.db import utcnow
+from service_kit.db import MAX_AMOUNT, utcnow
 from service_kit.pagination import id_from_cursor, keyset_page
 
 log = structlog.get_logger(__name__)
@@ -116,6 +117,10 @@ async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -
     # Ascending product ids: two orders sharing products lock them in the same order, so never deadlock.
     for product_id in sorted(quantities):
         await _take_line(session, reservation_id=reservation.id, product_id=product_id, quantity=quantities[product_id])
+    # The order must be able to hold its total; refused here, the unit rolls back and nothing is taken.
+    value = await repository.reservation_value(session, reservation_id=reservation.id)
+    if value > MAX_AMOUNT:
+        raise TotalTooLarge(details={"total": f"{value:.2f}", "max_total": f"{MAX_AMOUNT}"})
     log.info("stock_reserved", order_id=reservation.order_id, lines=len(quantities))
     return True
 

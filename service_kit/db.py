@@ -3,6 +3,7 @@ for `make run`. Requests reach the database through `service_kit.database.Databa
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,14 +16,16 @@ from sqlalchemy import (
     Executable,
     Integer,
     MetaData,
+    String,
     create_engine,
     event,
 )
 from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
+from sqlalchemy.dialects.mysql import VARCHAR as MYSQL_VARCHAR
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Every constraint gets a predictable name, so migrations can refer to it.
 NAMING_CONVENTION = {
@@ -39,6 +42,16 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest id a BIGINT holds: anything larger names nothing, and is refused before it reaches a query
 # (SQLite's driver would overflow on it).
 MAX_ID = 2**63 - 1
+# The largest value a 32-bit INT column holds (a product's `version`).
+MAX_INT = 2**31 - 1
+# The largest amount a Numeric(12, 2) column holds: a price, and an order's total.
+MAX_AMOUNT = Decimal("9999999999.99")
+
+
+def exact_string(length: int) -> TypeEngine[str]:
+    """A VARCHAR compared byte for byte on every backend. MySQL's default collations compare case- and
+    accent-insensitively (`aB3` = `Ab3`, `josé` = `jose`); SQLite's default is binary already."""
+    return String(length).with_variant(MYSQL_VARCHAR(length, collation="utf8mb4_bin"), "mysql")
 
 
 def new_metadata() -> MetaData:
@@ -116,16 +129,18 @@ def _refuse_writes_on_mysql(engine: Engine) -> None:
 
 # Conditional UPDATEs decide every race; READ COMMITTED avoids gap-lock deadlocks around them.
 _ISOLATION = "READ COMMITTED"
+# A database error's text leaves out the statement's parameters: they are password hashes, emails, tokens.
+_HIDE_PARAMETERS = True
 
 
 def create_db_engine(url: URL) -> Engine:
     """A synchronous engine, for migrations and tools: requests use `create_async_db_engine`."""
     if url.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"timeout": 10})
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=_HIDE_PARAMETERS)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, isolation_level=_ISOLATION)
+    return create_engine(url, pool_pre_ping=True, isolation_level=_ISOLATION, hide_parameters=_HIDE_PARAMETERS)
 
 
 def create_async_db_engine(
@@ -153,6 +168,7 @@ def create_async_db_engine(
         engine = create_async_engine(
             url.set(drivername="sqlite+aiosqlite"),
             connect_args={"timeout": 10},
+            hide_parameters=_HIDE_PARAMETERS,
             pool_reset_on_return=reset,
             **({"isolation_level": isolation} if read_only else {}),
             **skip_rollback,
@@ -164,6 +180,7 @@ def create_async_db_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
+        hide_parameters=_HIDE_PARAMETERS,
         pool_reset_on_return=reset,
         isolation_level=isolation,
         connect_args={"connect_timeout": connect_timeout},

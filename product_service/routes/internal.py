@@ -54,7 +54,9 @@ _CREDENTIAL: dict[int | str, dict[str, Any]] = {
         },
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "description": "`code: unknown_product`, `details: {product_id}`: no such product; nothing was "
-            "taken. Or `code: validation_error` for a malformed body."
+            "taken. `code: total_too_large`, `details: {total, max_total}`: the lines are worth more than an "
+            "order can hold (9,999,999,999.99); nothing was taken. Or `code: validation_error` for a malformed "
+            "body."
         },
         status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "Try again; nothing was taken."},
     },

@@ -94,6 +94,14 @@ class TestRegister:
         error = _assert_envelope(response, 422, "validation_error")
         assert [field["field"] for field in error["details"]["fields"]] == ["password"]
 
+    def test_accents_make_another_email_but_unicode_forms_and_case_do_not(self, api):
+        local = unique_email().split("@")[0]
+        register(api, email=f"jos\u00e9.{local}@example.com")
+        register(api, email=f"jose.{local}@example.com")  # MySQL's default collation called this a duplicate
+        for same in (f"JOS\u00c9.{local}@example.com", f"jose\u0301.{local}@example.com"):
+            response = api.post(f"{AUTH}/register", json={"username": "b", "email": same, "password": "password-123"})
+            _assert_envelope(response, 409, "email_taken")
+
     def test_password_of_exactly_8_is_accepted(self, api):
         register(api, password="12345678")
 

@@ -133,6 +133,22 @@ class TestIdempotencyKey:
         assert first.json()["id"] != second.json()["id"]
         assert get_product(products, product["id"])["stock"] == 8
 
+    def test_keys_differing_only_in_case_are_two_orders(self, orders, products, alice, product):
+        # MySQL's default collation would make these one key; API.md says keys compare byte for byte.
+        key = uuid.uuid4().hex[:12]
+        lower, upper = (place(orders, alice, (product["id"], 1), key=k) for k in (f"ab-{key}", f"AB-{key}"))
+        assert lower.status_code == upper.status_code == 201, (lower.text, upper.text)
+        assert lower.json()["id"] != upper.json()["id"]
+        assert get_product(products, product["id"])["stock"] == 8
+
+    def test_a_total_beyond_what_an_order_holds_is_a_422_taking_nothing(self, orders, products, alice, admin_headers):
+        dear = create_product(products, admin_headers, price="9999999999.99", stock=5)
+        response = place(orders, alice, (dear["id"], 2))
+        error = assert_error(response, 422, "total_too_large")
+        assert error["details"] == {"total": "19999999999.98", "max_total": "9999999999.99"}
+        after = get_product(products, dear["id"])
+        assert (after["stock"], after["version"]) == (5, dear["version"])
+
     def test_a_failed_attempt_frees_the_key_for_a_retry(self, orders, products, alice, admin_headers):
         scarce = create_product(products, admin_headers, stock=1)
         key = uuid.uuid4().hex

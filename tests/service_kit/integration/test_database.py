@@ -130,6 +130,24 @@ class TestReads:
         assert on_database(settings, scenario) == 0
 
 
+class TestErrorsKeepParametersOut:
+    def test_a_failed_statement_names_no_parameter(self, settings):
+        # The engine would put every parameter in the error's text (and so in the log): hashes, emails, tokens.
+        secret = 918_273_645
+
+        async def scenario(database: Database) -> str:
+            async def duplicate(session: AsyncSession) -> None:
+                await session.execute(text("INSERT INTO t (id, n) VALUES (1, :n)"), {"n": secret})
+
+            with pytest.raises(DBAPIError) as failure:
+                await database.run(duplicate)
+            return str(failure.value)
+
+        message = on_database(settings, scenario)
+        assert "INSERT INTO t" in message and str(secret) not in message
+        assert "hidden due to hide_parameters" in message
+
+
 class TestUnitsOfWork:
     def test_a_refusal_leaves_nothing_written(self, settings):
         async def refused(session: AsyncSession) -> None:
