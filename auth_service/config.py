@@ -1,9 +1,8 @@
 from pathlib import Path
-from typing import Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import ServiceSettings, is_placeholder
 
 
 class Settings(ServiceSettings):
@@ -25,11 +24,15 @@ class Settings(ServiceSettings):
     def dev_private_key_file(self) -> Path:
         return self.VAR_DIR / "jwt_private_key.pem"
 
-    @model_validator(mode="after")
-    def _signing_key_is_given_outside_dev(self) -> Self:
-        if self.APP_ENV == "prod" and not (self.JWT_PRIVATE_KEY or self.JWT_PRIVATE_KEY_FILE):
-            raise ValueError("set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE when APP_ENV=prod")
-        return self
+    def prod_problems(self) -> list[str]:
+        problems = super().prod_problems()
+        if not (self.JWT_PRIVATE_KEY or self.JWT_PRIVATE_KEY_FILE):
+            problems.append("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set (no key is generated in prod)")
+        elif self.JWT_PRIVATE_KEY is not None and is_placeholder(self.JWT_PRIVATE_KEY.get_secret_value()):
+            problems.append("JWT_PRIVATE_KEY must be a real key (it is a dev/example value)")
+        if self.ADMIN_PASSWORD is not None and is_placeholder(self.ADMIN_PASSWORD.get_secret_value()):
+            problems.append("ADMIN_PASSWORD must be a real password (it is a dev/example value)")
+        return problems
 
 
 settings = Settings()

@@ -8,6 +8,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import URL
 
 DEV_SERVICE_TOKEN = "dev-service-token-change-me"  # refused when APP_ENV=prod
+# A secret at least this long is not guessable by trying (32 random characters).
+MIN_SECRET_LENGTH = 32
+# Marks of the values the repository itself publishes (.env.dev, the Secret example): never a real secret.
+_PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me")
+_DEV_PREFIX = "dev-"
+
+
+def is_placeholder(secret: str) -> bool:
+    """Whether `secret` is one of the repository's public dev or example values, or empty."""
+    folded = secret.strip().lower()
+    return not folded or folded.startswith(_DEV_PREFIX) or any(mark in folded for mark in _PLACEHOLDER_MARKS)
 
 
 class ServiceSettings(BaseSettings):
@@ -75,8 +86,23 @@ class ServiceSettings(BaseSettings):
             return self.JWT_PUBLIC_KEY_FILE.read_text()
         return None
 
+    def prod_problems(self) -> list[str]:
+        """What APP_ENV=prod refuses here: every dev default and every fallback (subclasses add their own)."""
+        problems = []
+        token = self.SERVICE_TOKEN.get_secret_value()
+        if is_placeholder(token) or len(token) < MIN_SECRET_LENGTH:
+            problems.append(f"SERVICE_TOKEN must be a real secret of at least {MIN_SECRET_LENGTH} characters")
+        if self.DB_HOST is None:
+            problems.append("DB_HOST must be set: prod never falls back to an embedded SQLite file")
+        else:
+            if self.DB_USER == "root":
+                problems.append("DB_USER must be the service's own user, not root")
+            if is_placeholder(self.DB_PASS.get_secret_value()):
+                problems.append("DB_PASS must be a real password (it is empty or a dev/example value)")
+        return problems
+
     @model_validator(mode="after")
-    def _refuse_dev_secrets_outside_dev(self) -> Self:
-        if self.APP_ENV == "prod" and self.SERVICE_TOKEN.get_secret_value() == DEV_SERVICE_TOKEN:
-            raise ValueError("SERVICE_TOKEN still has its dev default; set a real secret when APP_ENV=prod")
+    def _refuse_dev_defaults_in_prod(self) -> Self:
+        if self.APP_ENV == "prod" and (problems := self.prod_problems()):
+            raise ValueError("APP_ENV=prod refuses dev defaults: " + "; ".join(problems))
         return self

@@ -1,7 +1,11 @@
+import base64
+from pathlib import Path
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import DEV_SERVICE_TOKEN, ServiceSettings, is_placeholder
 
 
 class _Settings(ServiceSettings):
@@ -21,10 +25,69 @@ class TestDatabaseUrl:
         assert url.password == "p"
 
 
-class TestSecrets:
-    def test_dev_service_token_is_refused_in_prod(self):
-        with pytest.raises(ValidationError, match="SERVICE_TOKEN"):
-            _Settings(APP_ENV="prod")
+REAL = {
+    "APP_ENV": "prod",
+    "SERVICE_TOKEN": "q7Vd0xK2pLm9Rt4Zs8Wb1Nc6Yh3Jf5Ga",
+    "DB_HOST": "mysql",
+    "DB_USER": "things_svc",
+    "DB_PASS": "Xr4mT9vQ2zL7pK1w",
+}
+_REPO = Path(__file__).resolve().parents[3]
 
-    def test_a_real_service_token_is_accepted_in_prod(self):
-        assert _Settings(APP_ENV="prod", SERVICE_TOKEN="s3cret-from-env").APP_ENV == "prod"
+
+def _published_values() -> dict[str, str]:
+    """Every value the repository publishes: .env.dev and the Kubernetes Secret example (base64)."""
+    values = {}
+    for line in (_REPO / ".env.dev").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name] = value
+    secret = yaml.safe_load((_REPO / "deployment" / "ecommerce-secret.example.yml").read_text())
+    for name, encoded in secret["data"].items():
+        values[f"example {name}"] = base64.b64decode(encoded).decode()
+    return values
+
+
+class TestProdRefusesDevDefaults:
+    def test_real_values_are_accepted(self):
+        assert _Settings(**REAL).APP_ENV == "prod"
+
+    @pytest.mark.parametrize(
+        ("override", "named"),
+        [
+            ({"SERVICE_TOKEN": DEV_SERVICE_TOKEN}, "SERVICE_TOKEN"),
+            ({"SERVICE_TOKEN": "short-but-real"}, "SERVICE_TOKEN"),
+            ({"SERVICE_TOKEN": "change-me-service-token-of-forty-characters"}, "SERVICE_TOKEN"),
+            ({"DB_HOST": None}, "DB_HOST"),
+            ({"DB_USER": "root"}, "DB_USER"),
+            ({"DB_PASS": ""}, "DB_PASS"),
+            ({"DB_PASS": "dev-product-db-password"}, "DB_PASS"),
+        ],
+        ids=["dev-token", "short-token", "placeholder-token", "no-db-host", "root", "empty-password", "dev-password"],
+    )
+    def test_each_default_or_fallback_is_refused(self, override, named):
+        with pytest.raises(ValidationError, match=named):
+            _Settings(**{**REAL, **override})
+
+    def test_defaults_alone_are_refused_naming_every_problem(self):
+        with pytest.raises(ValidationError) as refused:
+            _Settings(APP_ENV="prod")
+        assert all(name in str(refused.value) for name in ("SERVICE_TOKEN", "DB_HOST"))
+
+    def test_every_published_secret_is_a_placeholder(self):
+        secrets = {k: v for k, v in _published_values().items() if "PASS" in k or "TOKEN" in k or "KEY" in k}
+        assert len(secrets) >= 10
+        assert [name for name, value in secrets.items() if not is_placeholder(value)] == []
+
+    @pytest.mark.parametrize("name", ["SERVICE_TOKEN", "example SERVICE_TOKEN"])
+    def test_the_published_service_tokens_are_refused(self, name):
+        with pytest.raises(ValidationError, match="SERVICE_TOKEN"):
+            _Settings(**{**REAL, "SERVICE_TOKEN": _published_values()[name]})
+
+    @pytest.mark.parametrize("name", ["AUTH_DB_PASS", "example AUTH_DB_PASS", "example ORDER_DB_PASS"])
+    def test_the_published_database_passwords_are_refused(self, name):
+        with pytest.raises(ValidationError, match="DB_PASS"):
+            _Settings(**{**REAL, "DB_PASS": _published_values()[name]})
+
+    def test_dev_settings_keep_their_defaults(self):
+        assert _Settings().DB_HOST is None and _Settings().APP_ENV == "dev"
