@@ -18,13 +18,18 @@ async def _ensure_admin(email: str, password: str) -> None:
     from sqlalchemy.exc import IntegrityError
 
     from auth_service import service
+    from auth_service.passwords import password_hasher
     from service_kit.app import database_for
 
     database = database_for(settings)
+    ensure = partial(
+        service.ensure_admin,
+        email=email,
+        password_hash=password_hasher.hash(password),
+        username=settings.ADMIN_USERNAME,
+    )
     try:
-        await database.run(
-            partial(service.ensure_admin, email=email, password=password, username=settings.ADMIN_USERNAME)
-        )
+        await database.run(ensure)
     except IntegrityError:
         pass  # another replica's prestart created the admin first
     finally:

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from auth_service.config import Settings
+from auth_service.passwords import Passwords
 from auth_service.security import Signer
 
 
@@ -16,5 +17,11 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
 SignerDep = Annotated[Signer, Depends(get_signer)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

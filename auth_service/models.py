@@ -29,6 +29,20 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class LoginFailures(Base):
+    """Recent failed logins for one email, known or not (so a throttle tells nothing about which accounts
+    exist). Every replica reads and writes the same row; a successful login deletes it, and a row idle for
+    LOGIN_FORGET_AFTER_SECONDS is forgotten."""
+
+    __tablename__ = "login_failures"
+
+    email: Mapped[str] = mapped_column(exact_string(254), primary_key=True)
+    failures: Mapped[int]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    # No login for this email before then, right password or not.
+    blocked_until: Mapped[datetime | None]
+
+
 class RefreshToken(Base):
     """One refresh token; a login starts a family, each rotation adds a member and spends the previous."""
 

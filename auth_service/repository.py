@@ -16,6 +16,7 @@ PublicUser = Row[int, str, str, Role, datetime]
 
 # Built once, with a bound parameter: building the statement per request cost more than running it.
 _READ = select(*_PUBLIC_COLUMNS).where(User.id == bindparam("user_id"))
+_EMAIL_EXISTS = select(User.id).where(User.email == bindparam("email"))
 
 
 async def read(session: AsyncSession, *, user_id: int) -> PublicUser | None:
@@ -41,10 +42,14 @@ async def create(session: AsyncSession, *, username: str, email: str, password_h
     return user
 
 
-async def update_password_hash(session: AsyncSession, *, user: User, password_hash: str) -> None:
+async def email_exists(session: AsyncSession, *, email: str) -> bool:
+    """Whether an account has this (normalised) email."""
+    return (await session.execute(_EMAIL_EXISTS, {"email": email})).first() is not None
+
+
+async def update_password_hash(session: AsyncSession, *, user_id: int, password_hash: str) -> None:
     """Store a rehash (stronger parameters) of the same password."""
-    user.password_hash = password_hash
-    await session.flush()
+    await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
 
 
 async def update_role(session: AsyncSession, *, user: User, role: Role) -> User:

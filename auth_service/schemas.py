@@ -12,9 +12,14 @@ from service_kit.auth import Role
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 
 
+def canonical_email(value: str) -> str:
+    """The form an email is stored and compared in. NFC first: an é typed as one code point or as e + accent
+    is the same address; then lower case."""
+    return unicodedata.normalize("NFC", value.strip()).lower()
+
+
 def _normalise_email(value: str) -> str:
-    # NFC first: an é typed as one code point or as e + accent is the same address.
-    value = unicodedata.normalize("NFC", value.strip()).lower()
+    value = canonical_email(value)
     if not _EMAIL.fullmatch(value):
         raise ValueError("not a valid email address")
     return value

@@ -1,12 +1,10 @@
-"""Password hashing, the signing key, token minting and JWKS: everything secret lives here."""
+"""The signing key, token minting and JWKS (passwords are `auth_service.passwords`)."""
 
-import asyncio
 import hashlib
 import os
 import secrets
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,35 +17,9 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 
 from auth_service.config import Settings
 from service_kit.auth import ACCESS_TOKEN_TYPE, ALGORITHM, Role, StaticKeys, public_jwk
-
-# argon2id at OWASP's recommended floor (19 MiB, 2 passes): ~30 ms a hash on one core.
-password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
-# Verified against when the email is unknown, so that path costs the same as a wrong password.
-_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
-# Hashing runs off the event loop, one hash per core at a time: more only share the same cores, each holding
-# its 19 MiB meanwhile (40 hashing at once would hold 760 MiB). The rest queue in this pool.
-_hashers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_hashers, password_hasher.hash, password)
-
-
-async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
-    """Whether the password matches, and a fresh hash if the stored one uses outdated parameters."""
-    return await asyncio.get_running_loop().run_in_executor(_hashers, _verify, password, password_hash)
-
-
-def _verify(password: str, password_hash: str | None) -> tuple[bool, str | None]:
-    if password_hash is None:
-        password_hasher.verify(password, _DUMMY_HASH)
-        return False, None
-    return password_hasher.verify_and_update(password, password_hash)
 
 
 def new_refresh_token() -> str:

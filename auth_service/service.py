@@ -1,54 +1,83 @@
-"""Auth's business rules, as steps of a unit of work: they flush, never commit or roll back
-(`service_kit.database.Database.run`, called by the routes, owns the transaction)."""
+"""Auth's business rules. Steps of a unit of work flush, never commit or roll back (`Database.run` owns the
+transaction); `register` and `login` are flows of several units, with the password hashed between them, so
+no transaction and no connection is held while argon2 runs."""
 
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import repository
+from auth_service import repository, throttle
 from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
 from auth_service.models import User
+from auth_service.passwords import Passwords
 from auth_service.repository import PublicUser
-from auth_service.schemas import TokenPair, UserCreate
-from auth_service.security import (
-    Signer,
-    hash_password,
-    hash_refresh_token,
-    new_refresh_token,
-    verify_password,
-)
+from auth_service.schemas import TokenPair, UserCreate, canonical_email
+from auth_service.security import Signer, hash_refresh_token, new_refresh_token
+from auth_service.throttle import LoginPolicy
 from service_kit.auth import Principal, Role
+from service_kit.database import Database
 from service_kit.db import utcnow
 from service_kit.errors import Forbidden, NotFound
 
 log = structlog.get_logger(__name__)
 
 
-async def register(session: AsyncSession, *, user_in: UserCreate) -> User:
-    """Create a plain user (never an admin); 409 if the email is taken."""
-    password_hash = await hash_password(user_in.password.get_secret_value())
-    try:
-        return await repository.create(
-            session, username=user_in.username, email=user_in.email, password_hash=password_hash, role=Role.USER
-        )
-    except IntegrityError as exc:
-        raise EmailTaken(details={"field": "email"}) from exc  # the unit of work rolls the attempt back
+async def register(database: Database, passwords: Passwords, *, user_in: UserCreate) -> User:
+    """Create a plain user (never an admin); 409 if the email is taken. A taken email is refused before any
+    hashing (a flood of duplicates costs a SELECT each, not an argon2 hash); the unique index still decides
+    two registrations racing for one email."""
+    if await database.read(partial(repository.email_exists, email=user_in.email)):
+        raise EmailTaken(details={"field": "email"})
+    password_hash = await passwords.hash(user_in.password.get_secret_value())
+
+    async def create(session: AsyncSession) -> User:
+        try:
+            return await repository.create(
+                session, username=user_in.username, email=user_in.email, password_hash=password_hash, role=Role.USER
+            )
+        except IntegrityError as exc:
+            raise EmailTaken(details={"field": "email"}) from exc  # the unit of work rolls the attempt back
+
+    return await database.run(create)
 
 
-async def login(session: AsyncSession, *, email: str, password: str, signer: Signer, refresh_ttl: int) -> TokenPair:
-    """A new token pair starting a new family; the same 401 for an unknown email and a wrong password."""
-    user = await repository.get_by_email(session, email=email.strip().lower())
-    valid, rehash = await verify_password(password, user.password_hash if user else None)
+async def login(
+    database: Database,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    signer: Signer,
+    refresh_ttl: int,
+    policy: LoginPolicy,
+) -> TokenPair:
+    """A new token pair starting a new family; the same 401 for an unknown email and a wrong password. An
+    email with too many recent failures is refused (429) before its password is even checked."""
+    email, now = canonical_email(email), utcnow()
+
+    async def candidate(session: AsyncSession) -> User | None:
+        await throttle.check(session, email=email, now=now)
+        return await repository.get_by_email(session, email=email)
+
+    user = await database.read(candidate)
+    valid, rehash = await passwords.verify(password, user.password_hash if user else None)
     if user is None or not valid:
         log.info("login_failed")
+        await database.run(partial(throttle.record_failure, email=email, now=now, policy=policy), retry_duplicates=True)
         raise InvalidCredentials()
-    if rehash:
-        await repository.update_password_hash(session, user=user, password_hash=rehash)
+
+    async def open_session(session: AsyncSession) -> TokenPair:
+        await throttle.clear(session, email=email)
+        if rehash:
+            await repository.update_password_hash(session, user_id=user.id, password_hash=rehash)
+        return await _issue_pair(session, user=user, family_id=uuid.uuid4().hex, signer=signer, refresh_ttl=refresh_ttl)
+
     log.info("login_succeeded", user_id=user.id)
-    return await _issue_pair(session, user=user, family_id=uuid.uuid4().hex, signer=signer, refresh_ttl=refresh_ttl)
+    return await database.run(open_session)
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str, signer: Signer, refresh_ttl: int) -> TokenPair:
@@ -93,11 +122,10 @@ async def change_role(session: AsyncSession, *, user_id: int, role: Role) -> Use
     return await repository.update_role(session, user=user, role=role)
 
 
-async def ensure_admin(session: AsyncSession, *, email: str, password: str, username: str) -> bool:
+async def ensure_admin(session: AsyncSession, *, email: str, password_hash: str, username: str) -> bool:
     """Create the first admin if no account has that email; an existing account is never touched. A
     concurrent prestart that creates it first makes this raise IntegrityError."""
-    password_hash = await hash_password(password)  # before any statement: no lock is held while it hashes
-    email = email.strip().lower()
+    email = canonical_email(email)
     if await repository.get_by_email(session, email=email) is not None:
         return False
     await repository.create(session, username=username, email=email, password_hash=password_hash, role=Role.ADMIN)

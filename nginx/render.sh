@@ -6,10 +6,16 @@
 #   GATEWAY_PORT (8080)            public listen port; GATEWAY_HOST ("" = all addresses) narrows it
 #   INTERNAL_LISTEN (127.0.0.1:8081)  the loopback stand-in for cluster Services
 #   AUTH_UPSTREAM_1/2, PRODUCT_UPSTREAM_1/2, ORDER_UPSTREAM_1/2  replicas as host:port (required)
-#   LOGIN_RATE_LIMIT (10)          login attempts per minute per client address; 0 = off
-#   LOGIN_RATE_BURST (5)           attempts allowed at once above that rate
+#   LOGIN_RATE_LIMIT (120)         login attempts per minute per client address; 0 = off. Generous: a whole
+#                                  office behind one NAT logs in through it; guessing one account's password
+#                                  is throttled per account by the auth service, from any address
+#   LOGIN_RATE_BURST (60)          attempts allowed at once above that rate
+#   REGISTER_RATE_LIMIT (10)       registrations per minute per client address; 0 = off
+#   REGISTER_RATE_BURST (5)        registrations allowed at once above that rate
 #   API_RATE_LIMIT (50)            requests per second per client address on the API; 0 = off
 #   API_RATE_BURST (100)           requests allowed at once above that rate
+#                                  Every limit keys an IPv4 client by its address, an IPv6 client by its /64
+#                                  (one subscriber's whole network, which it can hop around in for free).
 #   TRUSTED_PROXIES ("")           comma-separated CIDRs whose X-Forwarded-For is believed
 #   NGINX_TEMP_DIR (/tmp/nginx)    the only place nginx writes (pid, temp files); created if missing
 #   NGINX_WORKER_PROCESSES (auto)
@@ -51,8 +57,10 @@ duration() {
 : "${GATEWAY_PORT:=8080}"
 : "${GATEWAY_HOST:=}"
 : "${INTERNAL_LISTEN:=127.0.0.1:8081}"
-: "${LOGIN_RATE_LIMIT:=10}"
-: "${LOGIN_RATE_BURST:=5}"
+: "${LOGIN_RATE_LIMIT:=120}"
+: "${LOGIN_RATE_BURST:=60}"
+: "${REGISTER_RATE_LIMIT:=10}"
+: "${REGISTER_RATE_BURST:=5}"
 : "${API_RATE_LIMIT:=50}"
 : "${API_RATE_BURST:=100}"
 : "${TRUSTED_PROXIES:=}"
@@ -68,6 +76,8 @@ whole_number GATEWAY_PORT "$GATEWAY_PORT"
 address INTERNAL_LISTEN "$INTERNAL_LISTEN"
 whole_number LOGIN_RATE_LIMIT "$LOGIN_RATE_LIMIT"
 whole_number LOGIN_RATE_BURST "$LOGIN_RATE_BURST"
+whole_number REGISTER_RATE_LIMIT "$REGISTER_RATE_LIMIT"
+whole_number REGISTER_RATE_BURST "$REGISTER_RATE_BURST"
 whole_number API_RATE_LIMIT "$API_RATE_LIMIT"
 whole_number API_RATE_BURST "$API_RATE_BURST"
 duration UPSTREAM_CONNECT_TIMEOUT "$UPSTREAM_CONNECT_TIMEOUT"
@@ -109,9 +119,10 @@ else
     GATEWAY_LISTEN=$GATEWAY_PORT
 fi
 
-# 0 = off: no zone and no limit_req line at all (nginx rejects a zero rate).
+# 0 = off: no zone and no limit_req line at all (nginx rejects a zero rate). $limit_key is the client's
+# address, or its /64 for IPv6 (the template's map).
 if [ "$LOGIN_RATE_LIMIT" -gt 0 ]; then
-    LOGIN_LIMIT_ZONE="    limit_req_zone \$binary_remote_addr zone=login:10m rate=${LOGIN_RATE_LIMIT}r/m;"
+    LOGIN_LIMIT_ZONE="    limit_req_zone \$limit_key zone=login:10m rate=${LOGIN_RATE_LIMIT}r/m;"
     LOGIN_LIMIT_REQ="limit_req zone=login burst=$LOGIN_RATE_BURST nodelay;"
     # Seconds until the zone lets one more attempt through, rounded up.
     LOGIN_RETRY_AFTER=$(((60 + LOGIN_RATE_LIMIT - 1) / LOGIN_RATE_LIMIT))
@@ -120,8 +131,17 @@ else
     LOGIN_LIMIT_REQ="# login rate limit off"
     LOGIN_RETRY_AFTER=1
 fi
+if [ "$REGISTER_RATE_LIMIT" -gt 0 ]; then
+    REGISTER_LIMIT_ZONE="    limit_req_zone \$limit_key zone=register:10m rate=${REGISTER_RATE_LIMIT}r/m;"
+    REGISTER_LIMIT_REQ="limit_req zone=register burst=$REGISTER_RATE_BURST nodelay;"
+    REGISTER_RETRY_AFTER=$(((60 + REGISTER_RATE_LIMIT - 1) / REGISTER_RATE_LIMIT))
+else
+    REGISTER_LIMIT_ZONE="    # registration rate limit off (REGISTER_RATE_LIMIT=0)"
+    REGISTER_LIMIT_REQ="# registration rate limit off"
+    REGISTER_RETRY_AFTER=1
+fi
 if [ "$API_RATE_LIMIT" -gt 0 ]; then
-    API_LIMIT_ZONE="    limit_req_zone \$binary_remote_addr zone=api:10m rate=${API_RATE_LIMIT}r/s;"
+    API_LIMIT_ZONE="    limit_req_zone \$limit_key zone=api:10m rate=${API_RATE_LIMIT}r/s;"
     API_LIMIT_REQ="limit_req zone=api burst=$API_RATE_BURST nodelay;"
 else
     API_LIMIT_ZONE="    # API rate limit off (API_RATE_LIMIT=0)"
@@ -150,6 +170,7 @@ mkdir -p "$NGINX_TEMP_DIR"
 
 export GATEWAY_LISTEN INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
 export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
+export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER
 export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT UPSTREAM_FAIL_TIMEOUT
 export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
@@ -157,6 +178,7 @@ export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORD
 # Only these names are substituted; every other $word is nginx's own variable.
 variables='${GATEWAY_LISTEN} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
 ${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
+${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER}
 ${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}
 ${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS}
 ${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'

@@ -106,6 +106,29 @@ class ServiceUnavailable(AppError):
     message = "The service is not ready."
 
 
+class _RetryLater(AppError):
+    """A refusal that says when to come back: `Retry-After` (seconds) in the headers and the details."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.details.setdefault("retry_after", retry_after)
+        self.headers.setdefault("Retry-After", str(retry_after))
+
+
+class Overloaded(_RetryLater):
+    """Too much of one costly kind of work at once on this replica: nothing was done."""
+
+    status_code = 503
+    code = "overloaded"
+    message = "The service is busy; try again shortly."
+
+
+class TooManyRequests(_RetryLater):
+    status_code = 429
+    code = "too_many_requests"
+    message = "Too many requests; try again later."
+
+
 def request_id_of(request: Request) -> str | None:
     state = request.scope.get("state") or {}
     return state.get("request_id")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path, Response, status
 
 from auth_service import service
-from auth_service.dependencies import SettingsDep, SignerDep
+from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
 from auth_service.exceptions import RefreshTokenReused
 from auth_service.models import User
 from auth_service.repository import PublicUser
@@ -35,24 +35,25 @@ router = ServiceRouter(prefix=PREFIX, tags=["users"])
 
 
 @open_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def register(database: DatabaseDep, user_in: UserCreate, response: Response) -> User:
-    user = await database.run(partial(service.register, user_in=user_in))
+async def register(database: DatabaseDep, passwords: PasswordsDep, user_in: UserCreate, response: Response) -> User:
+    user = await service.register(database, passwords, user_in=user_in)
     response.headers["Location"] = f"{PREFIX}/users/{user.id}"
     return user
 
 
 @open_router.post("/login", response_model=TokenPair)
 async def login(
-    database: DatabaseDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
+    database: DatabaseDep, passwords: PasswordsDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
 ) -> TokenPair:
-    login = partial(
-        service.login,
+    return await service.login(
+        database,
+        passwords,
         email=credentials.email,
         password=credentials.password.get_secret_value(),
         signer=signer,
         refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS,
+        policy=settings.login_policy(),
     )
-    return await database.run(login)
 
 
 @open_router.post("/refresh", response_model=TokenPair)

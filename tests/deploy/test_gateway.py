@@ -143,6 +143,7 @@ class TestKubernetes:
         env = kubernetes_gateway_env()
         text = check_renders_and_passes_nginx_t(loopback_upstreams(env), tmp_path)
         assert f"rate={env['LOGIN_RATE_LIMIT']}r/m" in text
+        assert f"zone=register:10m rate={env['REGISTER_RATE_LIMIT']}r/m" in text
         assert f"rate={env['API_RATE_LIMIT']}r/s" in text
 
     def test_one_pod_cannot_cut_the_gateway_off_its_service(self, tmp_path):

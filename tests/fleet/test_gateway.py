@@ -12,6 +12,7 @@ import pytest
 
 from fleet.nginx import GatewayProcess
 from tests.support.fleet import RunningFleet, wait_for_record
+from tests.support.users import signed_up, unique_email
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -47,10 +48,15 @@ def service_addresses(fleet: RunningFleet, service: str) -> set[str]:
     return {replica.address for replica in fleet.config.replicas if replica.service.name == service}
 
 
-def wrong_login(client: httpx.Client, url: str, **headers: str) -> httpx.Response:
-    return client.post(
-        f"{url}/api/v0/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"}, headers=headers
-    )
+def wrong_login(client: httpx.Client, url: str, *, email: str | None = None, **headers: str) -> httpx.Response:
+    """A login that fails; for a fresh email each time unless told, so the auth service's per-account
+    throttle stays out of what the gateway's per-address limits are tested for."""
+    email = email or f"nobody-{uuid.uuid4().hex[:12]}@example.com"
+    return client.post(f"{url}/api/v0/auth/login", json={"email": email, "password": "wrong-password"}, headers=headers)
+
+
+# Small limits, so a test reaches them in a few requests (the defaults are generous by design).
+TIGHT_LOGIN = {"LOGIN_RATE_LIMIT": "10", "LOGIN_RATE_BURST": "5"}
 
 
 class TestRouting:
@@ -228,30 +234,76 @@ class TestRequestId:
 
 
 class TestRateLimits:
-    def test_sixty_fast_wrong_logins_meet_a_429_envelope(self, start_extra_gateway: ExtraGateway):
-        gateway = start_extra_gateway()
+    def test_thirty_accounts_log_in_from_one_address_without_a_429(
+        self, fleet: RunningFleet, gateway: httpx.Client, start_extra_gateway: ExtraGateway
+    ):
+        # An office behind one NAT, or a test client: the default per-address limit leaves room for them.
+        accounts = [signed_up(gateway) for _ in range(30)]
+        front = start_extra_gateway()
+        with httpx.Client(timeout=30.0) as client:
+            statuses = [
+                client.post(
+                    f"{front.url}/api/v0/auth/login", json={"email": a.email, "password": a.password}
+                ).status_code
+                for a in accounts
+            ]
+        assert statuses == [200] * 30
+
+    def test_a_flood_of_logins_from_one_address_meets_a_429_envelope(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()  # the defaults: 120 a minute, 60 at once
         with httpx.Client(timeout=10.0) as client:
-            statuses = []
-            throttled = None
-            for _ in range(60):
+            statuses, throttled = [], None
+            for _ in range(100):
                 response = wrong_login(client, gateway.url)
                 statuses.append(response.status_code)
                 if response.status_code == 429:
                     throttled = response
+                    break
         assert throttled is not None, statuses
         assert_gateway_error(throttled, 429, "rate_limited")
         assert int(throttled.headers["retry-after"]) >= 1
-        # The default stops brute force: a handful of guesses get through, not sixty.
-        assert statuses.count(401) <= 10, statuses
-        assert set(statuses) <= {401, 429}
+        assert statuses.count(401) >= 61, statuses  # one, then the burst of 60, all let through
+
+    def test_registrations_have_their_own_low_limit(self, start_extra_gateway: ExtraGateway):
+        gateway = start_extra_gateway()  # the defaults: 10 a minute, 5 at once
+        with httpx.Client(timeout=30.0) as client:
+            statuses = [
+                client.post(
+                    f"{gateway.url}/api/v0/auth/register",
+                    json={"username": "u", "email": unique_email(), "password": "password-123"},
+                ).status_code
+                for _ in range(10)
+            ]
+            throttled = client.post(
+                f"{gateway.url}/api/v0/auth/register",
+                json={"username": "u", "email": unique_email(), "password": "password-123"},
+            )
+        assert statuses[:6] == [201] * 6 and 429 in statuses, statuses
+        assert_gateway_error(throttled, 429, "rate_limited")
+        assert throttled.headers["retry-after"] == "6"
 
     def test_another_client_address_has_its_own_allowance(self, start_extra_gateway: ExtraGateway):
-        gateway = start_extra_gateway()
+        gateway = start_extra_gateway(TIGHT_LOGIN)
         with httpx.Client(timeout=10.0) as client:
-            assert any(wrong_login(client, gateway.url).status_code == 429 for _ in range(60))
+            assert any(wrong_login(client, gateway.url).status_code == 429 for _ in range(30))
         other = httpx.HTTPTransport(local_address="127.0.0.2")
         with httpx.Client(transport=other, timeout=10.0) as client:
             assert wrong_login(client, gateway.url).status_code == 401
+
+    def test_an_ipv6_client_is_one_client_across_its_slash_64(self, start_extra_gateway: ExtraGateway):
+        # One subscriber's /64 shares an allowance however many addresses it hops across; the next /64 and
+        # IPv4 clients (mapped into IPv6 or not) have their own.
+        gateway = start_extra_gateway({**TIGHT_LOGIN, "TRUSTED_PROXIES": "127.0.0.1/32"})
+
+        def statuses_from(addresses: list[str]) -> list[int]:
+            with httpx.Client(timeout=10.0) as client:
+                return [wrong_login(client, gateway.url, **{"X-Forwarded-For": a}).status_code for a in addresses]
+
+        hopping = statuses_from([f"2001:db8:5:6:{n:x}::{n + 1:x}" for n in range(12)])
+        assert hopping.count(401) == 6 and 429 in hopping, hopping
+        assert statuses_from(["2001:db8:5:7::1"]) == [401]
+        assert statuses_from([f"::ffff:10.9.0.{n}" for n in range(12)]) == [401] * 12
+        assert statuses_from([f"10.9.1.{n}" for n in range(12)]) == [401] * 12
 
     def test_api_rate_limit_gives_429(self, start_extra_gateway: ExtraGateway):
         gateway = start_extra_gateway({"API_RATE_LIMIT": "5", "API_RATE_BURST": "5"})
@@ -274,8 +326,8 @@ class TestRateLimits:
         assert statuses.count(200) >= 100  # the burst is honoured
         assert set(statuses) == {200, 429}
 
-    def test_zero_turns_both_limits_off(self, fleet: RunningFleet, gateway: httpx.Client):
-        # The session's fleet runs with LOGIN_RATE_LIMIT=0 and API_RATE_LIMIT=0.
+    def test_zero_turns_the_limits_off(self, fleet: RunningFleet, gateway: httpx.Client):
+        # The session's fleet runs with LOGIN_, REGISTER_ and API_RATE_LIMIT=0.
         statuses = {wrong_login(gateway, fleet.gateway_url).status_code for _ in range(30)}
         statuses |= {gateway.get("/api/v0/auth/.well-known/jwks.json").status_code for _ in range(300)}
         assert 429 not in statuses
@@ -283,7 +335,7 @@ class TestRateLimits:
 
 class TestTrustedProxies:
     def test_forwarded_for_is_ignored_when_no_proxy_is_trusted(self, start_extra_gateway: ExtraGateway):
-        gateway = start_extra_gateway()
+        gateway = start_extra_gateway(TIGHT_LOGIN)
         with httpx.Client(timeout=10.0) as client:
             statuses = [
                 wrong_login(client, gateway.url, **{"X-Forwarded-For": f"10.1.0.{n}"}).status_code for n in range(30)
@@ -291,7 +343,7 @@ class TestTrustedProxies:
         assert 429 in statuses
 
     def test_forwarded_for_names_the_client_behind_a_trusted_proxy(self, start_extra_gateway: ExtraGateway):
-        gateway = start_extra_gateway({"TRUSTED_PROXIES": "127.0.0.1/32"})
+        gateway = start_extra_gateway({**TIGHT_LOGIN, "TRUSTED_PROXIES": "127.0.0.1/32"})
         with httpx.Client(timeout=10.0) as client:
             statuses = [
                 wrong_login(client, gateway.url, **{"X-Forwarded-For": f"10.2.0.{n}"}).status_code for n in range(15)
@@ -306,7 +358,7 @@ class TestTrustedProxies:
         assert record["uri"] == "/api/v0/auth/login"
 
     def test_untrusted_peer_cannot_borrow_other_addresses(self, start_extra_gateway: ExtraGateway):
-        gateway = start_extra_gateway({"TRUSTED_PROXIES": "127.0.0.1/32"})
+        gateway = start_extra_gateway({**TIGHT_LOGIN, "TRUSTED_PROXIES": "127.0.0.1/32"})
         untrusted = httpx.HTTPTransport(local_address="127.0.0.2")
         with httpx.Client(transport=untrusted, timeout=10.0) as client:
             statuses = [

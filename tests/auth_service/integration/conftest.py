@@ -12,6 +12,7 @@ import auth_service
 from auth_service import service
 from auth_service.config import Settings
 from auth_service.main import create_app
+from auth_service.passwords import password_hasher
 from service_kit.migrations import upgrade_to_head
 from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
@@ -38,7 +39,9 @@ def settings(private_key, tmp_path_factory):
         )
         upgrade_to_head(settings, Path(auth_service.__file__).parent / "migrations")
         database = DirectDatabase(settings)
-        ensure = partial(service.ensure_admin, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, username="root")
+        ensure = partial(
+            service.ensure_admin, email=ADMIN_EMAIL, password_hash=password_hasher.hash(ADMIN_PASSWORD), username="root"
+        )
         database.run(ensure)
         database.dispose()
         yield settings

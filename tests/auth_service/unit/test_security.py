@@ -9,34 +9,6 @@ from service_kit.auth import Principal, Role, TokenVerifier
 from service_kit.db import utcnow
 
 
-class TestPasswords:
-    def test_hash_is_argon2id_and_verifies(self):
-        password_hash = run(security.hash_password("correct horse"))
-        assert password_hash.startswith("$argon2id$")
-        assert run(security.verify_password("correct horse", password_hash))[0]
-        assert not run(security.verify_password("wrong horse", password_hash))[0]
-
-    def test_unknown_user_still_costs_one_hash_verification(self, monkeypatch):
-        calls = []
-        real_verify = security.password_hasher.verify
-
-        def counting_verify(*args):
-            calls.append(args)
-            return real_verify(*args)
-
-        monkeypatch.setattr(security.password_hasher, "verify", counting_verify)
-        assert run(security.verify_password("whatever", None)) == (False, None)
-        assert len(calls) == 1
-
-    def test_outdated_parameters_are_rehashed(self):
-        from pwdlib import PasswordHash
-        from pwdlib.hashers.argon2 import Argon2Hasher
-
-        weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),)).hash("pw-123456")
-        valid, rehash = run(security.verify_password("pw-123456", weak))
-        assert valid and rehash and "m=19456,t=2" in rehash
-
-
 class TestRefreshTokens:
     def test_random_and_stored_only_as_a_hash(self):
         first, second = security.new_refresh_token(), security.new_refresh_token()

