@@ -19,6 +19,13 @@ from service_kit.revisions import SchemaVersions
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# Every service verifies tokens on its own, without asking auth (README: "What a token still allows").
+TOKEN_LIFETIME_NOTE = (
+    "Access tokens are verified by each service on its own, without a call to auth, and honoured until they "
+    "expire: at most auth's ACCESS_TOKEN_TTL_SECONDS after issue, 15 minutes by default. A role change or a "
+    "logout reaches a token already issued only then; a logout revokes its refresh tokens at once, and a "
+    "refresh mints the user's current role."
+)
 
 
 def database_for(settings: ServiceSettings) -> Database:
@@ -79,7 +86,7 @@ def create_service_app(
 
     app = FastAPI(
         title=name,
-        description=description,
+        description=f"{description}\n\n{TOKEN_LIFETIME_NOTE}".strip(),
         version="0",
         openapi_url=f"{api_prefix}/openapi.json",
         docs_url=f"{api_prefix}/docs",

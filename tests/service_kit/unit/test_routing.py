@@ -68,6 +68,9 @@ def is_coroutine(call: Callable[..., Any]) -> bool:
 
 
 class TestEveryRouteOfEveryService:
+    def test_every_document_states_how_long_an_issued_token_is_honoured(self, apps):
+        assert all("15 minutes by default" in app.openapi()["info"]["description"] for app in apps)
+
     def test_there_are_routes_to_check(self, apps):
         # Each service's own routes, plus /healthz and /readyz.
         assert [len(service_routes(app)) for app in apps] == [10, 11, 6]
