@@ -30,7 +30,7 @@ TOKEN_LIFETIME_NOTE = (
 
 def database_for(settings: ServiceSettings) -> Database:
     """The service's database, as its settings describe it."""
-    url, timeout = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS
+    url, timeout, tls = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS, settings.database_tls()
 
     def pool(*, read_only: bool) -> AsyncEngine:
         return create_async_db_engine(
@@ -40,9 +40,10 @@ def database_for(settings: ServiceSettings) -> Database:
             connect_timeout=timeout,
             read_only=read_only,
             reset_on_return=False,
+            tls=tls,
         )
 
-    probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout)
+    probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout, tls=tls)
     return Database(pool(read_only=False), read_engine=pool(read_only=True), probe_engine=probe_engine)
 
 

@@ -35,7 +35,7 @@ def _wait_and_ensure_database(settings: ServiceSettings) -> None:
     url = settings.database_url()
     if url.get_backend_name() == "sqlite":
         return
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_db_engine(url, tls=settings.database_tls(), poolclass=pool.NullPool, pool_pre_ping=False)
     try:
         with engine.connect():
             return
@@ -46,7 +46,9 @@ def _wait_and_ensure_database(settings: ServiceSettings) -> None:
     finally:
         engine.dispose()
     # The server answers but the database is missing (local runs as root): create it.
-    server = create_engine(settings.database_url(with_database=False), poolclass=pool.NullPool)
+    server = create_db_engine(
+        settings.database_url(with_database=False), tls=settings.database_tls(), poolclass=pool.NullPool
+    )
     with server.begin() as connection:
         name = settings.database_name().replace("`", "")
         connection.execute(
@@ -74,7 +76,7 @@ def _migration_lock(connection: Connection, name: str) -> Iterator[None]:
 def upgrade_to_head(settings: ServiceSettings, migrations_dir: Path) -> None:
     """Bring this service's database to the newest migration, exactly once however many run it."""
     _wait_and_ensure_database(settings)
-    engine = create_db_engine(settings.database_url())
+    engine = create_db_engine(settings.database_url(), tls=settings.database_tls())
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     try:

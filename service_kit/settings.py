@@ -1,5 +1,7 @@
 """The settings every service shares; each service subclasses `ServiceSettings` once."""
 
+import ipaddress
+import ssl
 from pathlib import Path
 from typing import Literal, Self
 
@@ -13,6 +15,16 @@ MIN_SECRET_LENGTH = 32
 # Marks of the values the repository itself publishes (.env.dev, the Secret example): never a real secret.
 _PLACEHOLDER_MARKS = ("change-me", "changeme", "change_me")
 _DEV_PREFIX = "dev-"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (a database there is reached without crossing a network)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def is_placeholder(secret: str) -> bool:
@@ -45,6 +57,11 @@ class ServiceSettings(BaseSettings):
     DB_POOL_SIZE: int = 8
     DB_MAX_OVERFLOW: int = 2
     DB_CONNECT_TIMEOUT_SECONDS: int = 3
+    # TLS to MySQL, decided, never opportunistic: "verify" checks the server's certificate (and its name,
+    # DB_HOST) against DB_TLS_CA_FILE; "off" sends everything in clear, for a database on loopback or a
+    # private network you trust. APP_ENV=prod requires "verify" unless DB_HOST is loopback.
+    DB_TLS: Literal["off", "verify"] = "off"
+    DB_TLS_CA_FILE: Path | None = None
 
     # Access-token verification: a configured public key, else the auth service's JWKS.
     JWT_ISSUER: str = "ecommerce-auth"
@@ -74,6 +91,12 @@ class ServiceSettings(BaseSettings):
             query={"charset": "utf8mb4"},
         )
 
+    def database_tls(self) -> ssl.SSLContext | None:
+        """The TLS context every connection to MySQL verifies the server with; None when DB_TLS is off."""
+        if self.DB_TLS == "off" or self.DB_HOST is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.DB_TLS_CA_FILE))
+
     @property
     def jwks_url(self) -> str:
         return f"{self.AUTH_SERVICE_URL.rstrip('/')}/api/v0/auth/.well-known/jwks.json"
@@ -99,7 +122,15 @@ class ServiceSettings(BaseSettings):
                 problems.append("DB_USER must be the service's own user, not root")
             if is_placeholder(self.DB_PASS.get_secret_value()):
                 problems.append("DB_PASS must be a real password (it is empty or a dev/example value)")
+            if self.DB_TLS != "verify" and not is_loopback(self.DB_HOST):
+                problems.append("DB_TLS must be verify (with DB_TLS_CA_FILE) for a database not on loopback")
         return problems
+
+    @model_validator(mode="after")
+    def _verify_needs_a_ca(self) -> Self:
+        if self.DB_TLS == "verify" and self.DB_TLS_CA_FILE is None:
+            raise ValueError("DB_TLS=verify needs DB_TLS_CA_FILE, the CA that signed the server's certificate")
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_defaults_in_prod(self) -> Self:

@@ -69,6 +69,10 @@ class TestRender:
         assert failures == []
 
 
+# The mysql-tls Secret holds a kubernetes.io/tls pair and its CA (deployment/README.md).
+MYSQL_TLS_KEYS = {"ca.crt", "tls.crt", "tls.key"}
+
+
 class TestDeployments:
     def test_every_deployment_follows_the_house_rules(self, manifests):
         assert deployment_problems(manifests) == []
@@ -145,9 +149,27 @@ class TestDeployments:
                         assert reference["secretKeyRef"]["name"] == "ecommerce-secret", where
                         assert reference["secretKeyRef"]["key"] in secret["data"], f"{where}: {variable['name']}"
             for volume in pod.get("volumes", []):
-                if "secret" in volume:
-                    for item in volume["secret"]["items"]:
-                        assert item["key"] in secret["data"], where
+                if "secret" not in volume:
+                    continue
+                keys = MYSQL_TLS_KEYS if volume["secret"]["secretName"] == "mysql-tls" else set(secret["data"])
+                assert volume["secret"]["secretName"] in {"ecommerce-secret", "mysql-tls"}, where
+                for item in volume["secret"].get("items", []):
+                    assert item["key"] in keys, where
+
+    def test_mysql_takes_tls_connections_only_and_the_services_verify_it(self, manifests):
+        config = named(manifests, "ConfigMap", "ecommerce-config")["data"]
+        assert (config["DB_TLS"], config["DB_TLS_CA_FILE"]) == ("verify", "/etc/mysql-tls/ca.crt")
+        mysql = named(manifests, "StatefulSet", "mysql")["spec"]["template"]["spec"]
+        assert {"--require-secure-transport=ON", "--ssl-ca=/etc/mysql-tls/ca.crt"} <= set(
+            mysql["containers"][0]["args"]
+        )
+        for where, pod in _pod_specs(manifests):
+            if where.endswith("mysql") or "gateway" in where:
+                continue
+            [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "mysql-tls"]
+            assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], where  # never the key
+            mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+            assert mounts[volume["name"]] == "/etc/mysql-tls", where
 
     def test_each_service_logs_in_as_its_own_database_user(self, manifests):
         config = named(manifests, "ConfigMap", "ecommerce-config")["data"]

@@ -1,4 +1,5 @@
 import base64
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ REAL: dict[str, Any] = {
     "DB_HOST": "mysql",
     "DB_USER": "things_svc",
     "DB_PASS": "Xr4mT9vQ2zL7pK1w",
+    "DB_TLS": "verify",
+    "DB_TLS_CA_FILE": "/etc/mysql-tls/ca.pem",
 }
 _REPO = Path(__file__).resolve().parents[3]
 
@@ -63,8 +66,18 @@ class TestProdRefusesDevDefaults:
             ({"DB_USER": "root"}, "DB_USER"),
             ({"DB_PASS": ""}, "DB_PASS"),
             ({"DB_PASS": "dev-product-db-password"}, "DB_PASS"),
+            ({"DB_TLS": "off"}, "DB_TLS"),
         ],
-        ids=["dev-token", "short-token", "placeholder-token", "no-db-host", "root", "empty-password", "dev-password"],
+        ids=[
+            "dev-token",
+            "short-token",
+            "placeholder-token",
+            "no-db-host",
+            "root",
+            "empty-password",
+            "dev-password",
+            "no-tls-across-a-network",
+        ],
     )
     def test_each_default_or_fallback_is_refused(self, override, named):
         with pytest.raises(ValidationError, match=named):
@@ -90,5 +103,25 @@ class TestProdRefusesDevDefaults:
         with pytest.raises(ValidationError, match="DB_PASS"):
             _Settings(**{**REAL, "DB_PASS": _published_values()[name]})
 
+    @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.5"])
+    def test_a_database_on_loopback_may_go_without_tls(self, host):
+        assert _Settings(**{**REAL, "DB_HOST": host, "DB_TLS": "off"}).database_tls() is None
+
     def test_dev_settings_keep_their_defaults(self):
         assert _Settings().DB_HOST is None and _Settings().APP_ENV == "dev"
+
+
+class TestDatabaseTls:
+    def test_verify_needs_the_ca(self):
+        with pytest.raises(ValidationError, match="DB_TLS_CA_FILE"):
+            _Settings(DB_HOST="db", DB_TLS="verify")
+
+    def test_off_is_the_default_and_means_no_context(self):
+        assert _Settings(DB_HOST="db").database_tls() is None
+
+    def test_verify_checks_the_certificate_and_the_name(self, tmp_path):
+        from tests.support.tls_mariadb import write_ca
+
+        write_ca(tmp_path, "ca")
+        context = _Settings(DB_HOST="db", DB_TLS="verify", DB_TLS_CA_FILE=tmp_path / "ca.pem").database_tls()
+        assert context is not None and context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
