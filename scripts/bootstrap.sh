@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make this checkout runnable, idempotently: a .venv with the locked dependencies (reinstalled only when
 # requirements-dev.lock changes), plus the system tools the fleet and its tests need (nginx, envsubst,
-# docker-compose, wrk).
+# docker-compose, wrk, chromium).
 # Installs system packages with apt when running as root; otherwise names what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +29,14 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$w
 fi
 
 # System tools: nginx is the gateway, envsubst (gettext-base) renders its config, docker-compose checks
-# docker-compose.yml (tests/deploy), wrk generates load (make bench).
+# docker-compose.yml (tests/deploy), wrk generates load (make bench), chromium renders the docs pages
+# headless (tests/fleet: they must work with no internet access).
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v envsubst >/dev/null 2>&1 || missing+=(gettext-base)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "bootstrap: missing system packages, install them first: sudo apt-get install ${missing[*]}" >&2

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
 from service_kit.database import Database
 from service_kit.db import create_async_db_engine
+from service_kit.docs import install_docs
 from service_kit.errors import install_error_handlers
 from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
 from service_kit.health import router as health_router
@@ -90,7 +91,7 @@ def create_service_app(
         description=f"{description}\n\n{TOKEN_LIFETIME_NOTE}".strip(),
         version="0",
         openapi_url=f"{api_prefix}/openapi.json",
-        docs_url=f"{api_prefix}/docs",
+        docs_url=None,  # install_docs: the same page, with Swagger UI's files from this replica
         redoc_url=None,
         lifespan=run,
     )
@@ -98,6 +99,7 @@ def create_service_app(
     app.state.database = database
     app.state.readiness = readiness
     app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
+    install_docs(app, api_prefix=api_prefix, openapi_url=f"{api_prefix}/openapi.json")
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from fleet.nginx import GatewayProcess
+from tests.support.browser import rendered_dom, rendered_paths
 from tests.support.fleet import RunningFleet, wait_for_record
 from tests.support.users import signed_up, unique_email
 
@@ -158,6 +159,16 @@ class TestOpenApi:
         response = gateway.get(f"/api/v0/{name}/docs")
         assert response.status_code == 200
         assert f"/api/v0/{name}/openapi.json" in response.text
+
+    @pytest.mark.parametrize("name", ["auth", "products", "orders"])
+    def test_the_docs_page_draws_every_operation_with_no_internet(
+        self, fleet: RunningFleet, gateway: httpx.Client, name
+    ):
+        # A real browser that can reach only this machine: every script and style must come from the fleet.
+        document = gateway.get(f"/api/v0/{name}/openapi.json").json()
+        dom = rendered_dom(f"{fleet.gateway_url}/api/v0/{name}/docs")
+        assert rendered_paths(dom) == set(document["paths"]), dom[-2000:]
+        assert document["info"]["title"] in dom
 
 
 class TestBodyLimit:
