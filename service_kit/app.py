@@ -16,6 +16,7 @@ from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
 from service_kit.health import router as health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import RequestContextMiddleware
+from service_kit.openapi import split_documents
 from service_kit.revisions import SchemaVersions
 from service_kit.settings import ServiceSettings
 
@@ -100,6 +101,7 @@ def create_service_app(
     app.state.readiness = readiness
     app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
     install_docs(app, api_prefix=api_prefix, openapi_url=f"{api_prefix}/openapi.json")
+    app.state.openapi_documents = split_documents(app, api_prefix=api_prefix)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

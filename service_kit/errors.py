@@ -183,7 +183,12 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-    return error_response(request, status, _code_for_status(status), message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    documents = getattr(request.app.state, "openapi_documents", None)
+    if status == 405 and documents is not None:
+        # Every method the path takes, not only those of the first route Starlette matched.
+        headers["Allow"] = ", ".join(documents.allowed_methods(request.url.path))
+    return error_response(request, status, _code_for_status(status), message, headers=headers)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

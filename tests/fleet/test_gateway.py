@@ -155,6 +155,19 @@ class TestOpenApi:
         assert document["info"]["title"] == title
 
     @pytest.mark.parametrize("name", ["auth", "products", "orders"])
+    def test_the_public_document_holds_only_what_the_gateway_routes(self, gateway: httpx.Client, name):
+        paths = gateway.get(f"/api/v0/{name}/openapi.json").json()["paths"]
+        assert paths and all(path.startswith(f"/api/v0/{name}") for path in paths), sorted(paths)
+
+    def test_internal_operations_have_a_document_of_their_own_off_the_public_door(
+        self, fleet: RunningFleet, gateway: httpx.Client
+    ):
+        assert_gateway_error(gateway.get("/internal/openapi.json"), 404, "not_found")
+        internal = httpx.get(f"{fleet.internal_url}/internal/openapi.json", timeout=10.0).json()
+        assert {"/internal/reservations", "/healthz", "/readyz"} <= set(internal["paths"])
+        assert internal["info"]["title"] == "product_service (internal)"
+
+    @pytest.mark.parametrize("name", ["auth", "products", "orders"])
     def test_interactive_docs_are_reachable(self, gateway: httpx.Client, name):
         response = gateway.get(f"/api/v0/{name}/docs")
         assert response.status_code == 200

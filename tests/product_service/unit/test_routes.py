@@ -22,8 +22,9 @@ def _service_routes() -> list[APIRoute]:
 
 class TestRoutes:
     def test_every_route_with_a_body_documents_its_model(self, app):
-        document = app.openapi()
+        documents = app.state.openapi_documents
         for route in _service_routes():
+            document = documents.internal() if route.path.startswith("/internal/") else documents.public()
             for method in route.methods or ():
                 if route.status_code == 204:
                     continue
@@ -31,8 +32,13 @@ class TestRoutes:
                 assert "$ref" in str(answer["content"]["application/json"]["schema"]), (method, route.path)
 
     def test_internal_routes_document_the_service_credential(self, app):
-        document = app.openapi()
-        for path, operations in document["paths"].items():
-            if path.startswith("/internal/"):
-                for operation in operations.values():
-                    assert {"ServiceToken"} <= {name for scheme in operation["security"] for name in scheme}
+        document = app.state.openapi_documents.internal()
+        internal = {path: operations for path, operations in document["paths"].items() if path.startswith("/internal/")}
+        assert len(internal) == 3
+        for operations in internal.values():
+            for operation in operations.values():
+                assert {"ServiceToken"} <= {name for scheme in operation["security"] for name in scheme}
+
+    def test_the_public_document_holds_the_public_api_only(self, app):
+        assert all(path.startswith("/api/v0/products") for path in app.openapi()["paths"])
+        assert {"/healthz", "/readyz"} <= set(app.state.openapi_documents.internal()["paths"])

@@ -2,6 +2,7 @@
 to a worker thread), and a declared response model that filters what the handler returns."""
 
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -70,6 +71,22 @@ def is_coroutine(call: Callable[..., Any]) -> bool:
 class TestEveryRouteOfEveryService:
     def test_every_document_states_how_long_an_issued_token_is_honoured(self, apps):
         assert all("15 minutes by default" in app.openapi()["info"]["description"] for app in apps)
+
+    def test_a_405_allows_exactly_the_methods_the_documents_give_its_path(self, apps):
+        checked = 0
+        for app in apps:
+            documents = app.state.openapi_documents
+            client = TestClient(app)
+            for document in (documents.public(), documents.internal()):
+                for template, operations in document["paths"].items():
+                    path = re.sub(r"\{[^}]+\}", "1", template)
+                    documented = sorted(method.upper() for method in operations)
+                    wrong = next(m for m in ("DELETE", "PUT", "PATCH", "POST", "GET") if m not in documented)
+                    response = client.request(wrong, path)
+                    assert response.status_code == 405, (wrong, path, response.text)
+                    assert response.headers["allow"] == ", ".join(documented), (wrong, path)
+                    checked += 1
+        assert checked >= 20
 
     def test_there_are_routes_to_check(self, apps):
         # Each service's own routes, plus /healthz and /readyz.

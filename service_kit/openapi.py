@@ -1,0 +1,108 @@
+"""Two OpenAPI documents per service: the public one (`{api_prefix}/openapi.json`, what the gateway routes)
+holds only the API under the prefix; `/internal/openapi.json` holds the rest (health, readiness and the
+service-to-service endpoints), for the fleet's own callers. Each keeps only the schemas its paths use."""
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+INTERNAL_OPENAPI_URL = "/internal/openapi.json"
+_SCHEMA_REF = "#/components/schemas/"
+
+
+class Documents:
+    """The two documents of one app, built once from its routes on first use."""
+
+    def __init__(self, app: FastAPI, *, api_prefix: str) -> None:
+        self._app = app
+        self._api_prefix = api_prefix
+        self._built: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._templates: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return self._documents()[0]
+
+    def internal(self) -> dict[str, Any]:
+        return self._documents()[1]
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """Every method some operation of either document takes at `path`: what a 405's Allow must list.
+        Starlette names only the methods of the first route whose path matched."""
+        if self._templates is None:
+            self._templates = [
+                (_template_pattern(template), {method.upper() for method in operations})
+                for document in self._documents()
+                for template, operations in document["paths"].items()
+            ]
+        return sorted({method for pattern, methods in self._templates if pattern.fullmatch(path) for method in methods})
+
+    def _is_public(self, path: str) -> bool:
+        return path == self._api_prefix or path.startswith(f"{self._api_prefix}/")
+
+    def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._built is None:
+            app = self._app
+            full = get_openapi(
+                title=app.title,
+                version=app.version,
+                openapi_version=app.openapi_version,
+                description=app.description,
+                routes=app.routes,
+            )
+            internal = _only(full, lambda path: not self._is_public(path))
+            internal["info"] = {**full["info"], "title": f"{app.title} (internal)"}
+            self._built = _only(full, self._is_public), internal
+        return self._built
+
+
+def split_documents(app: FastAPI, *, api_prefix: str) -> Documents:
+    """Make `app.openapi()` the public document and serve the internal one at INTERNAL_OPENAPI_URL."""
+    documents = Documents(app, api_prefix=api_prefix)
+
+    async def internal_document() -> JSONResponse:
+        return JSONResponse(documents.internal())
+
+    app.openapi = documents.public  # type: ignore[method-assign]
+    app.add_api_route(INTERNAL_OPENAPI_URL, internal_document, methods=["GET"], include_in_schema=False)
+    return documents
+
+
+def _only(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """`full` with the paths `keep` accepts, and the component schemas those reach (directly or not)."""
+    paths = {path: operations for path, operations in full.get("paths", {}).items() if keep(path)}
+    schemas = full.get("components", {}).get("schemas", {})
+    wanted: set[str] = set()
+    pending = list(_schema_refs(paths))
+    while pending:
+        name = pending.pop()
+        if name not in wanted and name in schemas:
+            wanted.add(name)
+            pending.extend(_schema_refs(schemas[name]))
+    document = {**full, "paths": paths}
+    components = {**full.get("components", {}), "schemas": {name: schemas[name] for name in sorted(wanted)}}
+    document["components"] = {key: value for key, value in components.items() if value}
+    if not document["components"]:
+        del document["components"]
+    return document
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`/api/v0/products/{product_id}` -> a pattern matching any one segment where the parameter is."""
+    parts = re.split(r"\{[^}/]+\}", template)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
+def _schema_refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(_SCHEMA_REF):
+                yield value.removeprefix(_SCHEMA_REF)
+            else:
+                yield from _schema_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _schema_refs(item)
