@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -127,6 +128,31 @@ class TooManyRequests(_RetryLater):
     status_code = 429
     code = "too_many_requests"
     message = "Too many requests; try again later."
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable and machine-readable: what went wrong.")
+    message: str = Field(description="For people; may change.")
+    details: dict[str, Any] = Field(description="What the code's documentation says it carries; may be empty.")
+    request_id: str | None = Field(description="The X-Request-ID of this request, on every log line it left.")
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error, from a service or from the gateway, is this one envelope."""
+
+    error: ErrorBody
+
+
+def error_responses(*errors: type[AppError], notes: Mapping[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route raises, from the exception classes themselves: each status
+    with the envelope and every code it can carry. `notes`: more words for a status (what its details hold).
+    401, 422 and 503 need not be named: every document adds them where they apply (service_kit.openapi)."""
+    lines: dict[int, list[str]] = {}
+    for error in errors:
+        lines.setdefault(error.status_code, []).append(f"`{error.code}`: {error.message}")
+    for status, note in (notes or {}).items():
+        lines.setdefault(status, []).append(note)
+    return {status: {"model": ErrorEnvelope, "description": " ".join(text)} for status, text in sorted(lines.items())}
 
 
 def request_id_of(request: Request) -> str | None:

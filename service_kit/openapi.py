@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from service_kit.errors import ErrorEnvelope
+
 INTERNAL_OPENAPI_URL = "/internal/openapi.json"
 _SCHEMA_REF = "#/components/schemas/"
 
@@ -53,6 +55,7 @@ class Documents:
                 description=app.description,
                 routes=app.routes,
             )
+            _document_common_errors(full, public=self._is_public)
             internal = _only(full, lambda path: not self._is_public(path))
             internal["info"] = {**full["info"], "title": f"{app.title} (internal)"}
             self._built = _only(full, self._is_public), internal
@@ -69,6 +72,54 @@ def split_documents(app: FastAPI, *, api_prefix: str) -> Documents:
     app.openapi = documents.public  # type: ignore[method-assign]
     app.add_api_route(INTERNAL_OPENAPI_URL, internal_document, methods=["GET"], include_in_schema=False)
     return documents
+
+
+# What any operation may answer besides what its route declares (error_responses), by what it takes.
+_UNAUTHORIZED = "`unauthorized`: no access token, or one that is invalid, expired or of the wrong type."
+_INVALID = "`validation_error`: a parameter or body field is missing or invalid; `details.fields` names each."
+_UNAVAILABLE = (
+    "`service_unavailable` or `dependency_unavailable`: the database or a service this one depends on did not "
+    "answer; try again (a write with its Idempotency-Key or If-Match)."
+)
+_RATE_LIMITED = "`rate_limited`: the gateway's limit for this client address (README, Configuration)."
+_ENVELOPE = {"application/json": {"schema": {"$ref": f"{_SCHEMA_REF}ErrorEnvelope"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+def _document_common_errors(document: dict[str, Any], *, public: Callable[[str], bool]) -> None:
+    """Every operation documents the errors every route can answer, in the envelope: 401 where it needs a
+    credential, 422 where it takes parameters or a body, 503 everywhere, 429 from the gateway on what it
+    routes; and Retry-After on 429 and 503."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    envelope = ErrorEnvelope.model_json_schema(ref_template=f"{_SCHEMA_REF}{{model}}")
+    for name, schema in envelope.pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    schemas.setdefault("ErrorEnvelope", envelope)
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if public(path):
+                _add(responses, "429", _RATE_LIMITED)
+            if operation.get("security"):
+                _add(responses, "401", _UNAUTHORIZED)
+            if operation.get("parameters") or operation.get("requestBody"):
+                declared = responses.get("422", {})
+                # FastAPI's own 422 schema is not what the services send: the envelope replaces it.
+                if "HTTPValidationError" in str(declared):
+                    responses.pop("422")
+                _add(responses, "422", _INVALID)
+            _add(responses, "503", _UNAVAILABLE)
+            for status in ("429", "503"):
+                if status in responses:
+                    responses[status].setdefault("headers", {}).update(_RETRY_AFTER)
+
+
+def _add(responses: dict[str, Any], status: str, description: str) -> None:
+    """Document `status` with the envelope, adding `description` to what the route already said of it."""
+    entry = responses.setdefault(status, {"description": ""})
+    if description not in entry["description"]:
+        entry["description"] = f"{entry['description']} {description}".strip()
+    entry["content"] = _ENVELOPE
 
 
 def _only(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:

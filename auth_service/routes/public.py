@@ -8,8 +8,9 @@ from fastapi import Path, Response, status
 
 from auth_service import service
 from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
-from auth_service.exceptions import RefreshTokenReused
+from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
 from auth_service.models import User
+from auth_service.passwords import HashingBusy
 from auth_service.repository import PublicUser
 from auth_service.schemas import (
     JsonWebKeySet,
@@ -20,9 +21,11 @@ from auth_service.schemas import (
     UserCreate,
     UserRead,
 )
+from auth_service.throttle import LoginThrottled
 from service_kit.auth import AdminUser, CurrentUser
 from service_kit.database import DatabaseDep
 from service_kit.db import MAX_ID
+from service_kit.errors import Forbidden, NotFound, error_responses
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
@@ -34,14 +37,21 @@ open_router = ServiceRouter(prefix=PREFIX, tags=["auth"])
 router = ServiceRouter(prefix=PREFIX, tags=["users"])
 
 
-@open_router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+@open_router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=error_responses(EmailTaken, HashingBusy),
+)
 async def register(database: DatabaseDep, passwords: PasswordsDep, user_in: UserCreate, response: Response) -> User:
     user = await service.register(database, passwords, user_in=user_in)
     response.headers["Location"] = f"{PREFIX}/users/{user.id}"
     return user
 
 
-@open_router.post("/login", response_model=TokenPair)
+@open_router.post(
+    "/login", response_model=TokenPair, responses=error_responses(InvalidCredentials, LoginThrottled, HashingBusy)
+)
 async def login(
     database: DatabaseDep, passwords: PasswordsDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
 ) -> TokenPair:
@@ -56,7 +66,7 @@ async def login(
     )
 
 
-@open_router.post("/refresh", response_model=TokenPair)
+@open_router.post("/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken))
 async def refresh(database: DatabaseDep, body: RefreshRequest, signer: SignerDep, settings: SettingsDep) -> TokenPair:
     refresh = partial(
         service.refresh, refresh_token=body.refresh_token, signer=signer, refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS
@@ -76,16 +86,16 @@ async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
     return JsonWebKeySet.model_validate(signer.jwks())
 
 
-@router.get("/me", response_model=UserRead)
+@router.get("/me", response_model=UserRead, responses=error_responses(NotFound))
 async def get_me(database: DatabaseDep, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
-@router.get("/users/{user_id}", response_model=UserRead)
+@router.get("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, NotFound))
 async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=user_id, caller=caller))
 
 
-@router.patch("/users/{user_id}", response_model=UserRead)
+@router.patch("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, NotFound))
 async def update_user_role(database: DatabaseDep, user_id: UserId, role_in: RoleUpdate, _admin: AdminUser) -> User:
     return await database.run(partial(service.change_role, user_id=user_id, role=role_in.role))

@@ -8,10 +8,18 @@ from fastapi import Header, Path, Query, Response, status
 
 from order_service import flows, service
 from order_service.dependencies import ProductClientDep, SettingsDep
+from order_service.exceptions import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    OrderNotCancellable,
+    OrderNotFound,
+    OutOfStock,
+)
 from order_service.schemas import OrderCreate, OrderRead
 from service_kit.auth import CurrentUser
 from service_kit.database import DatabaseDep
 from service_kit.db import MAX_ID
+from service_kit.errors import Forbidden, error_responses
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
@@ -37,7 +45,19 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderRead,
-    responses={200: {"model": OrderRead, "description": "An Idempotency-Key replay: the first order."}},
+    responses={
+        200: {"model": OrderRead, "description": "An Idempotency-Key replay: the first order."},
+        **error_responses(
+            OutOfStock,
+            IdempotencyInProgress,
+            IdempotencyKeyReused,
+            notes={
+                409: "Nothing was taken.",
+                422: "Or a code of the product service, relayed: `unknown_product` (`details.product_id`), "
+                "`total_too_large` (`details: {total, max_total}`); nothing was taken.",
+            },
+        ),
+    },
 )
 async def create_order(
     order_in: OrderCreate,
@@ -62,7 +82,7 @@ async def create_order(
     return OrderRead.model_validate(placed.order)
 
 
-@router.get("", response_model=Page[OrderRead])
+@router.get("", response_model=Page[OrderRead], responses=error_responses(Forbidden))
 async def list_orders(
     database: DatabaseDep,
     caller: CurrentUser,
@@ -75,12 +95,14 @@ async def list_orders(
     return Page[OrderRead](items=[OrderRead.model_validate(order) for order in orders], next_cursor=next_cursor)
 
 
-@router.get("/{order_id}", response_model=OrderRead)
+@router.get("/{order_id}", response_model=OrderRead, responses=error_responses(OrderNotFound))
 async def get_order(database: DatabaseDep, order_id: OrderId, caller: CurrentUser) -> OrderRead:
     return OrderRead.model_validate(await database.read(partial(service.get_order, order_id=order_id, caller=caller)))
 
 
-@router.post("/{order_id}/cancel", response_model=OrderRead)
+@router.post(
+    "/{order_id}/cancel", response_model=OrderRead, responses=error_responses(OrderNotFound, OrderNotCancellable)
+)
 async def cancel_order(
     order_id: OrderId, caller: CurrentUser, database: DatabaseDep, products: ProductClientDep
 ) -> OrderRead:

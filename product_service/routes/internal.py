@@ -15,24 +15,29 @@ at the moment its stock was taken. Errors use the fleet's envelope `{"error": {"
 "request_id"}}`."""
 
 from functools import partial
-from typing import Any
 
 from fastapi import Response, status
 
 from product_service import service
 from product_service.dependencies import OrderId
+from product_service.exceptions import (
+    OutOfStock,
+    ReservationMismatch,
+    ReservationNotFound,
+    TotalTooLarge,
+    UnknownProduct,
+)
 from product_service.schemas import ReservationCreate, ReservationRead
 from service_kit.database import DatabaseDep
+from service_kit.errors import Forbidden, error_responses
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/internal/reservations"
 
 router = ServiceRouter(prefix=PREFIX, tags=["internal: stock reservations (order service only)"])
 
-_CREDENTIAL: dict[int | str, dict[str, Any]] = {
-    status.HTTP_401_UNAUTHORIZED: {"description": "No service credential (`code: unauthorized`)."},
-    status.HTTP_403_FORBIDDEN: {"description": "A wrong service credential (`code: forbidden`)."},
-}
+# A wrong service credential; a missing one is a 401, as on every operation with a credential.
+_CREDENTIAL = error_responses(Forbidden)
 
 
 @router.post(
@@ -47,18 +52,17 @@ _CREDENTIAL: dict[int | str, dict[str, Any]] = {
             "description": "This order id reserved before: the first reservation, unchanged; nothing taken now. "
             "Its `status` may be `released` (then it holds nothing, and never will).",
         },
-        status.HTTP_409_CONFLICT: {
-            "description": "`code: out_of_stock`, `details: {product_id, requested, available}`: a line's product "
-            "has too little stock; nothing was taken. Or `code: reservation_mismatch`: this order id already "
-            "reserved different items (a bug in the caller); nothing was taken."
-        },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: {
-            "description": "`code: unknown_product`, `details: {product_id}`: no such product; nothing was "
-            "taken. `code: total_too_large`, `details: {total, max_total}`: the lines are worth more than an "
-            "order can hold (9,999,999,999.99); nothing was taken. Or `code: validation_error` for a malformed "
-            "body."
-        },
-        status.HTTP_503_SERVICE_UNAVAILABLE: {"description": "Try again; nothing was taken."},
+        **error_responses(
+            OutOfStock,
+            ReservationMismatch,
+            UnknownProduct,
+            TotalTooLarge,
+            notes={
+                409: "`out_of_stock` carries `details: {product_id, requested, available}`. Nothing was taken.",
+                422: "`unknown_product` carries `{product_id}`, `total_too_large` `{total, max_total}` "
+                "(9,999,999,999.99). Nothing was taken.",
+            },
+        ),
     },
 )
 async def create_reservation(
@@ -81,10 +85,7 @@ async def create_reservation(
 @router.get(
     "/{order_id}",
     response_model=ReservationRead,
-    responses={
-        **_CREDENTIAL,
-        status.HTTP_404_NOT_FOUND: {"description": "`code: not_found`: nothing was ever reserved or released."},
-    },
+    responses={**_CREDENTIAL, **error_responses(ReservationNotFound)},
 )
 async def get_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
     """What the order holds: `held` with its items, or `released`. 404 when this order id never reserved nor

@@ -2,17 +2,25 @@
 included). Thin: parse, run the service's rule as one unit of work, shape the response with its ETag."""
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Response, status
 
 from product_service import preconditions, service
 from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
+from product_service.exceptions import ProductNotFound
 from product_service.models import Product
 from product_service.preconditions import etag
 from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
 from service_kit.database import DatabaseDep
+from service_kit.errors import (
+    Forbidden,
+    PreconditionFailed,
+    PreconditionRequired,
+    VersionConflict,
+    error_responses,
+)
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
@@ -22,11 +30,14 @@ PREFIX = "/api/v0/products"
 open_router = ServiceRouter(prefix=PREFIX, tags=["products"])
 router = ServiceRouter(prefix=PREFIX, tags=["products"])
 
-_STALE: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: {"description": "The body's `version` is stale; `details.current_version` says which."},
-    status.HTTP_412_PRECONDITION_FAILED: {"description": "The If-Match version is stale; the current ETag is sent."},
-    status.HTTP_428_PRECONDITION_REQUIRED: {"description": "Neither If-Match nor a body `version` was sent."},
+_STALE_NOTES = {
+    status.HTTP_409_CONFLICT: "The body's `version` is stale; `details.current_version` says which.",
+    status.HTTP_412_PRECONDITION_FAILED: "The If-Match version is stale; the current ETag is sent.",
+    status.HTTP_428_PRECONDITION_REQUIRED: "Neither If-Match nor a body `version` was sent.",
 }
+_WRITE = error_responses(
+    Forbidden, ProductNotFound, VersionConflict, PreconditionFailed, PreconditionRequired, notes=_STALE_NOTES
+)
 
 
 def _read(product: Product | ProductRow, response: Response) -> ProductRead:
@@ -51,7 +62,10 @@ async def list_products(
 @open_router.get(
     "/{product_id}",
     response_model=ProductRead,
-    responses={status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."}},
+    responses={
+        status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."},
+        **error_responses(ProductNotFound),
+    },
 )
 async def get_product(
     database: DatabaseDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
@@ -63,7 +77,7 @@ async def get_product(
     return _read(product, response)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead, responses=error_responses(Forbidden))
 async def create_product(database: DatabaseDep, product_in: ProductCreate, response: Response) -> ProductRead:
     """A new product at version 1, with its `Location` and `ETag`."""
     product = await database.run(partial(service.create, product_in=product_in))
@@ -71,7 +85,7 @@ async def create_product(database: DatabaseDep, product_in: ProductCreate, respo
     return _read(product, response)
 
 
-@router.put("/{product_id}", response_model=ProductRead, responses=_STALE)
+@router.put("/{product_id}", response_model=ProductRead, responses=_WRITE)
 async def replace_product(
     database: DatabaseDep,
     product_id: ProductId,
@@ -86,7 +100,7 @@ async def replace_product(
     return _read(product, response)
 
 
-@router.patch("/{product_id}", response_model=ProductRead, responses=_STALE)
+@router.patch("/{product_id}", response_model=ProductRead, responses=_WRITE)
 async def update_product(
     database: DatabaseDep,
     product_id: ProductId,
@@ -104,7 +118,7 @@ async def update_product(
 @router.delete(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={status.HTTP_412_PRECONDITION_FAILED: _STALE[status.HTTP_412_PRECONDITION_FAILED]},
+    responses=error_responses(Forbidden, ProductNotFound, PreconditionFailed, notes={412: _STALE_NOTES[412]}),
 )
 async def delete_product(database: DatabaseDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
     """Delete the product; with If-Match, only if it is still at that version."""

@@ -14,24 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
-from auth_service.config import Settings as AuthSettings
-from auth_service.main import create_app as create_auth_app
-from order_service.config import Settings as OrderSettings
-from order_service.main import create_app as create_order_app
-from product_service.config import Settings as ProductSettings
-from product_service.main import create_app as create_product_app
 from service_kit.routing import RouteRuleBroken, ServiceRouter, filters_its_body
-
-
-@pytest.fixture(scope="module")
-def apps(tmp_path_factory) -> list[FastAPI]:
-    var = tmp_path_factory.mktemp("var")
-    common: dict[str, Any] = {"APP_ENV": "test", "DB_HOST": None, "VAR_DIR": var}
-    return [
-        create_auth_app(AuthSettings(**common)),
-        create_product_app(ProductSettings(**common)),
-        create_order_app(OrderSettings(**common)),
-    ]
 
 
 def service_routes(app: FastAPI) -> list[tuple[APIRoute, list[Callable[..., Any]]]]:
