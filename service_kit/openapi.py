@@ -76,6 +76,7 @@ def split_documents(app: FastAPI, *, api_prefix: str) -> Documents:
 
 # What any operation may answer besides what its route declares (error_responses), by what it takes.
 _UNAUTHORIZED = "`unauthorized`: no access token, or one that is invalid, expired or of the wrong type."
+_UNPARSEABLE = "`bad_request`: the body is not JSON (or not UTF-8)."
 _INVALID = "`validation_error`: a parameter or body field is missing or invalid; `details.fields` names each."
 _UNAVAILABLE = (
     "`service_unavailable` or `dependency_unavailable`: the database or a service this one depends on did not "
@@ -87,9 +88,9 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 
 
 def _document_common_errors(document: dict[str, Any], *, public: Callable[[str], bool]) -> None:
-    """Every operation documents the errors every route can answer, in the envelope: 401 where it needs a
-    credential, 422 where it takes parameters or a body, 503 everywhere, 429 from the gateway on what it
-    routes; and Retry-After on 429 and 503."""
+    """Every operation documents the errors every route can answer, in the envelope: 400 where it takes a
+    body, 401 where it needs a credential, 422 where it takes parameters or a body, 503 everywhere, 429 from
+    the gateway on what it routes; and Retry-After on 429 and 503."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     envelope = ErrorEnvelope.model_json_schema(ref_template=f"{_SCHEMA_REF}{{model}}")
     for name, schema in envelope.pop("$defs", {}).items():
@@ -102,6 +103,8 @@ def _document_common_errors(document: dict[str, Any], *, public: Callable[[str],
                 _add(responses, "429", _RATE_LIMITED)
             if operation.get("security"):
                 _add(responses, "401", _UNAUTHORIZED)
+            if operation.get("requestBody"):
+                _add(responses, "400", _UNPARSEABLE)
             if operation.get("parameters") or operation.get("requestBody"):
                 declared = responses.get("422", {})
                 # FastAPI's own 422 schema is not what the services send: the envelope replaces it.

@@ -36,6 +36,8 @@ def test_the_common_errors_are_documented_wherever_they_apply(apps):
                 assert "401" in statuses, where
             if operation.get("parameters") or operation.get("requestBody"):
                 assert "422" in statuses, where
+            if operation.get("requestBody"):
+                assert "400" in statuses, where
             assert ("429" in statuses) == (kind == "public"), where
             assert "Retry-After" in operation["responses"]["503"]["headers"], where
 
