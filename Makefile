@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap run test lint lint-deploy bench bench-floor profile chaos lock clean
+.PHONY: help bootstrap run test lint lint-deploy bench bench-floor profile fuzz chaos lock clean
 
 help:
 	@echo "make run          the whole fleet on http://127.0.0.1:8080 (two replicas per service + nginx)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench        the load benchmarks (tests/load)"
 	@echo "make bench-floor  the same P1 request on one-route FastAPI apps: the framework's own floor"
 	@echo "make profile      py-spy on one replica under wrk (PROFILE_ARGS=\"--scenario list\"; see --help)"
+	@echo "make fuzz         schemathesis on the three public documents through the gateway (FUZZ_ARGS=\"--seconds 600\")"
 	@echo "make chaos        the availability drill: replicas killed under load, a stalled product service"
 	@echo "                  (CHAOS_ARGS=\"--seconds 600 --seed 3\" for a longer or other run)"
 	@echo "make lock         regenerate requirements.lock and requirements-dev.lock with uv"
@@ -47,6 +48,9 @@ bench: bootstrap
 
 profile: bootstrap
 	$(PY) -m tests.load.profile $(PROFILE_ARGS)
+
+fuzz: bootstrap
+	$(PY) -m tests.fuzz $(FUZZ_ARGS)
 
 chaos: bootstrap
 	$(PY) -m tests.chaos $(CHAOS_ARGS)

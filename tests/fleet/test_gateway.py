@@ -1,7 +1,9 @@
 """The gateway through real nginx: routing, nginx's own answers, request ids, body and rate limits,
 trusted proxies, and what a client sees when every replica of a service is down."""
 
+import json
 import re
+import socket
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -199,6 +201,26 @@ class TestBodyLimit:
         )
         assert response.status_code == 422  # the service's own verdict on an absurd password, not nginx's
         assert upstream_of(fleet, request_id) in service_addresses(fleet, "auth")
+
+
+class TestRequestsNginxCannotRead:
+    """Errors nginx answers before it has a request line still come in the envelope (a named error
+    location there made nginx answer its own HTML 500)."""
+
+    def test_a_uri_over_the_header_buffer_is_a_414_envelope(self, gateway: httpx.Client):
+        response = gateway.get("/api/v0/products", params={"q": "a" * 9000})
+        assert_gateway_error(response, 414, "uri_too_long")
+
+    def test_a_request_line_that_is_not_http_is_a_400_envelope(self, fleet: RunningFleet):
+        host, port = fleet.gateway_url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(b"NOT A REQUEST LINE\r\n\r\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400"), answer[:200]
+        assert json.loads(body)["error"]["code"] == "bad_request"
 
 
 class TestRequestId:
