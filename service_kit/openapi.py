@@ -82,6 +82,8 @@ _UNAVAILABLE = (
     "`service_unavailable` or `dependency_unavailable`: the database or a service this one depends on did not "
     "answer; try again (a write with its Idempotency-Key or If-Match)."
 )
+_URI_TOO_LONG = "`uri_too_long`: the gateway reads request lines of up to 8 KiB."
+_BODY_TOO_LARGE = "`payload_too_large`: the gateway takes bodies of up to 1 MiB (`details.max_bytes`)."
 _RATE_LIMITED = "`rate_limited`: the gateway's limit for this client address (README, Configuration)."
 _ENVELOPE = {"application/json": {"schema": {"$ref": f"{_SCHEMA_REF}ErrorEnvelope"}}}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
@@ -89,8 +91,8 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 
 def _document_common_errors(document: dict[str, Any], *, public: Callable[[str], bool]) -> None:
     """Every operation documents the errors every route can answer, in the envelope: 400 where it takes a
-    body, 401 where it needs a credential, 422 where it takes parameters or a body, 503 everywhere, 429 from
-    the gateway on what it routes; and Retry-After on 429 and 503."""
+    body, 401 where it needs a credential, 422 where it takes parameters or a body, 503 everywhere; from the
+    gateway, on what it routes, 414 and 429, and 413 where there is a body; Retry-After on 429 and 503."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     envelope = ErrorEnvelope.model_json_schema(ref_template=f"{_SCHEMA_REF}{{model}}")
     for name, schema in envelope.pop("$defs", {}).items():
@@ -100,7 +102,10 @@ def _document_common_errors(document: dict[str, Any], *, public: Callable[[str],
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             if public(path):
+                _add(responses, "414", _URI_TOO_LONG)
                 _add(responses, "429", _RATE_LIMITED)
+                if operation.get("requestBody"):
+                    _add(responses, "413", _BODY_TOO_LARGE)
             if operation.get("security"):
                 _add(responses, "401", _UNAUTHORIZED)
             if operation.get("requestBody"):

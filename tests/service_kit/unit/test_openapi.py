@@ -38,7 +38,9 @@ def test_the_common_errors_are_documented_wherever_they_apply(apps):
                 assert "422" in statuses, where
             if operation.get("requestBody"):
                 assert "400" in statuses, where
-            assert ("429" in statuses) == (kind == "public"), where
+            assert ("429" in statuses) == ("414" in statuses) == (kind == "public"), where
+            if kind == "public" and operation.get("requestBody"):
+                assert "413" in statuses, where
             assert "Retry-After" in operation["responses"]["503"]["headers"], where
 
 
