@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service_kit.db import is_deadlock
+from service_kit.db import is_deadlock, is_failed_connect
 from service_kit.errors import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ class Database:
                 async with asyncio.timeout(self._timeout):
                     return await attempt()
             except DBAPIError as exc:
-                if number == ATTEMPTS or not _worth_repeating(exc, retry_duplicates):
+                if number == ATTEMPTS or not _worth_repeating(exc, retry_duplicates, first=number == 1):
                     raise
                 log.info("unit_of_work_repeated", reason=type(exc.orig).__name__, attempt=number)
             except TimeoutError:
@@ -141,9 +141,11 @@ class Database:
             await engine.dispose()
 
 
-def _worth_repeating(exc: DBAPIError, retry_duplicates: bool) -> bool:
+def _worth_repeating(exc: DBAPIError, retry_duplicates: bool, *, first: bool) -> bool:
     if exc.connection_invalidated or is_deadlock(exc):
         return True
+    if is_failed_connect(exc):
+        return first  # once: a database that is really down answers 503 after one more try, not five
     return retry_duplicates and isinstance(exc, IntegrityError)
 
 

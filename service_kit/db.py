@@ -217,6 +217,15 @@ async def rows_matched(session: AsyncSession, statement: Executable, parameters:
 
 
 _MYSQL_DEADLOCK = 1213
+_MYSQL_CONNECT_FAILED = frozenset({2002, 2003})  # CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR
+
+
+def is_failed_connect(exc: DBAPIError) -> bool:
+    """Whether a new connection could not be opened (MySQL client errors 2002/2003): nothing was sent on
+    it, so the unit may run again. A replica frozen for a while (SIGSTOP, a long GC pause, a VM stall)
+    wakes with its connect timeout already spent, even though the server was there all along."""
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_CONNECT_FAILED
 
 
 def is_deadlock(exc: DBAPIError) -> bool:

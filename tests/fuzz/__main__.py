@@ -47,7 +47,8 @@ def fuzz(*, seconds: int | None = None, examples: int | None = None, seed: int =
                 command += ["--seed", str(seed), "--workers", "1", "--report-dir", str(Path(state) / "reports")]
                 if token:
                     command += ["--header", f"Authorization: Bearer {token}"]
-                done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+                # In the run's own directory: schemathesis keeps a cache where it runs.
+                done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800, cwd=state)
                 summary = (re.findall(r"=+ (.+?) =+\s*$", done.stdout, re.MULTILINE) or ["no summary"])[-1]
                 runs.append(Run(caller, service, done.returncode == 0, summary, done.stdout + done.stderr))
                 print(f"{caller:9} {service:8} {summary}", flush=True)

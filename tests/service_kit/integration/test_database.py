@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,6 +190,37 @@ class TestDeadConnections:
 
         assert on_database(settings, scenario) == 2
 
+    @pytest.mark.parametrize("unit", ["read", "run"])
+    def test_a_connection_that_could_not_be_opened_once_is_tried_again(self, settings, unit):
+        # As a replica frozen past its connect timeout sees it: one failed connect, then the server answers.
+        failures = ["Can't connect to MySQL server (timed out)"]
+
+        async def scenario(database: Database) -> int:
+            await database.dispose()  # the unit under test opens the first connection of its pool
+            for engine in (database.engine, database._read_engine):
+                event.listen(engine.sync_engine, "do_connect", _fail_first(failures))
+            answer = await (database.read(_read_n) if unit == "read" else database.run(_read_n))
+            assert failures == []  # the unit met the failed connect, and still answered
+            return answer
+
+        assert on_database(settings, scenario) == 0
+
+    def test_a_database_that_cannot_be_reached_is_a_503_after_one_more_try(self, settings):
+        attempts = []
+
+        def never(dialect: Any, *_args: Any) -> None:
+            attempts.append(1)
+            raise dialect.loaded_dbapi.OperationalError(2003, "Can't connect to MySQL server (refused)")
+
+        async def scenario(database: Database) -> None:
+            await database.dispose()
+            event.listen(database._read_engine.sync_engine, "do_connect", never)
+            with pytest.raises(DBAPIError):
+                await database.read(_read_n)
+
+        on_database(settings, scenario)
+        assert len(attempts) == 2
+
     def test_a_commit_whose_answer_never_came_is_a_503_and_is_not_repeated(self, settings):
         attempts = []
 
@@ -234,6 +265,17 @@ class TestDeadConnections:
                 await database.dispose()
 
         assert asyncio.run(scenario()) == [0, 0]
+
+
+def _fail_first(failures: list[str]) -> Any:
+    """A do_connect listener that fails once for each of `failures` (the driver's error 2003 with that
+    message), then lets connections open."""
+
+    def connect(dialect: Any, *_args: Any) -> None:
+        if failures:
+            raise dialect.loaded_dbapi.OperationalError(2003, failures.pop())
+
+    return connect
 
 
 def _kill_every_connection_of(database_name: str) -> None:
