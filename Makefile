@@ -6,11 +6,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help bootstrap run test lint lint-deploy bench bench-floor profile fuzz chaos lock clean
+.PHONY: help bootstrap run test pytest compose-test lint lint-deploy bench bench-floor profile fuzz chaos lock clean
 
 help:
 	@echo "make run          the whole fleet on http://127.0.0.1:8080 (two replicas per service + nginx)"
-	@echo "make test         lint, then every test (unit, integration on MariaDB, fleet through nginx, a 2 min drill)"
+	@echo "make test         lint, pytest, then compose-test: every test there is"
+	@echo "make pytest       every pytest test (unit, integration on MariaDB, fleet through nginx, a 2 min drill)"
+	@echo "make compose-test the fleet as images under docker compose: contract, restrictions, a kill drill"
+	@echo "                  (COMPOSE_IMAGES=auto|local|official; starts a Docker engine if none answers)"
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-deploy  the deployment checks (tests/deploy)"
 	@echo "make bench        the load benchmarks (tests/load)"
@@ -31,6 +34,13 @@ run: bootstrap
 
 test: bootstrap lint
 	$(PY) -m pytest
+	$(PY) -m tests.compose
+
+pytest: bootstrap
+	$(PY) -m pytest
+
+compose-test: bootstrap
+	$(PY) -m tests.compose
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make this checkout runnable, idempotently: a .venv with the locked dependencies (reinstalled only when
 # requirements-dev.lock changes), plus the system tools the fleet and its tests need (nginx, envsubst,
-# docker-compose, wrk, chromium).
+# wrk, chromium, docker compose v2).
 # Installs system packages with apt when running as root; otherwise names what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,13 +28,12 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$w
     echo "$want" >"$stamp"
 fi
 
-# System tools: nginx is the gateway, envsubst (gettext-base) renders its config, docker-compose checks
-# docker-compose.yml (tests/deploy), wrk generates load (make bench), chromium renders the docs pages
-# headless (tests/fleet: they must work with no internet access).
+# System tools: nginx is the gateway, envsubst (gettext-base) renders its config, wrk generates load
+# (make bench), chromium renders the docs pages headless (tests/fleet: they must work with no internet
+# access). The Docker engine is make compose-test's own business (tests/compose/engine.py).
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v envsubst >/dev/null 2>&1 || missing+=(gettext-base)
-command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -57,3 +56,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# docker compose v2 reads docker-compose.yml (tests/deploy) and runs it (make compose-test).
+bash scripts/compose-plugin.sh "$venv/bin/python"

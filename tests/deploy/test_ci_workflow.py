@@ -1,12 +1,12 @@
-"""The GitHub workflow lints, type-checks and runs make test against a database service container, and
-builds every image the repository has a Dockerfile for."""
+"""The GitHub workflow runs what `make test` runs: lint, type-check and `make pytest` against a database
+service container, and `make compose-test`, which builds and runs every image the repository has."""
 
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.deploy.support import REPO_ROOT
+from tests.deploy.support import REPO_ROOT, load_compose
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 
@@ -24,7 +24,7 @@ def _commands(job: dict[str, Any]) -> str:
 def test_the_test_job_runs_lint_types_and_make_test_against_a_database(workflow):
     job = workflow["jobs"]["test"]
     commands = _commands(job)
-    for command in ("ruff check .", "ruff format --check .", "mypy", "make test"):
+    for command in ("ruff check .", "ruff format --check .", "mypy", "make pytest"):
         assert command in commands, command
     [database] = job["services"].values()
     assert database["image"].split(":")[0] in {"mysql", "mariadb"}
@@ -32,9 +32,16 @@ def test_the_test_job_runs_lint_types_and_make_test_against_a_database(workflow)
     assert job["env"]["TEST_DB_PASS"] == next(iter(database["env"].values()))
 
 
-def test_every_dockerfile_is_built(workflow):
-    matrix = workflow["jobs"]["images"]["strategy"]["matrix"]["include"]
-    built = {entry["dockerfile"] for entry in matrix}
+def test_make_test_is_the_two_jobs(workflow):
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    assert recipe.splitlines()[1:] == ["\t$(PY) -m pytest", "\t$(PY) -m tests.compose"]
+    assert "\npytest: bootstrap\n\t$(PY) -m pytest\n" in makefile
+    assert "\ncompose-test: bootstrap\n\t$(PY) -m tests.compose\n" in makefile
+
+
+def test_every_dockerfile_is_built_and_run_by_the_compose_job(workflow):
+    assert "make compose-test" in _commands(workflow["jobs"]["compose"])
+    built = {service["build"]["dockerfile"] for service in load_compose()["services"].values() if "build" in service}
     dockerfiles = {path.relative_to(REPO_ROOT).as_posix() for path in REPO_ROOT.glob("*/Dockerfile")}
     assert built == dockerfiles
-    assert 'docker build -f "${{ matrix.dockerfile }}"' in _commands(workflow["jobs"]["images"])
