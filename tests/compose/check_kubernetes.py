@@ -85,7 +85,7 @@ def test_the_job_command_ran_to_success_before_the_replicas(name: str, manifests
     assert (migration.state["Status"], migration.state["ExitCode"]) == ("exited", 0)
     service = WORKLOADS[name].removesuffix("-migrate")
     for replica in (f"{service}-1", f"{service}-2"):
-        assert compose.container(replica).state["StartedAt"] > migration.state["FinishedAt"]
+        assert compose.container(replica).moment("StartedAt") > migration.moment("FinishedAt")
 
 
 @pytest.mark.parametrize("name", [name for name in WORKLOADS if name.startswith("Deployment/")])

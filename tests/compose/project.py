@@ -71,6 +71,13 @@ class Container:
     def state(self) -> dict[str, Any]:
         return dict(self.facts["State"])
 
+    def moment(self, name: str) -> tuple[str, int]:
+        """State.StartedAt or FinishedAt, comparable: the engine writes RFC 3339 in UTC with up to nine
+        fraction digits and drops trailing zeros, so the strings themselves do not sort."""
+        stamp = str(self.state[name]).removesuffix("Z")
+        seconds, _, fraction = stamp.partition(".")
+        return seconds, int(fraction.ljust(9, "0"))
+
     @property
     def health(self) -> str:
         return str(self.state.get("Health", {}).get("Status", "none"))

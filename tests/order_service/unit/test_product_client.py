@@ -106,6 +106,22 @@ class TestReserve:
 
         assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
 
+    def test_connections_to_a_dead_replica_are_retried_until_a_live_one_answers(self):
+        # Four dropped or refused connections (the dead replica picked again and again), then the live one.
+        failures: list[Exception] = [
+            httpx.RemoteProtocolError("Server disconnected"),
+            httpx.ConnectError("refused"),
+            httpx.RemoteProtocolError("Server disconnected"),
+            httpx.ConnectError("refused"),
+        ]
+
+        def handler(request):
+            if failures:
+                raise failures.pop(0)
+            return httpx.Response(201, json=HELD)
+
+        assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
+
     def test_silence_ends_in_unavailable_within_the_deadline(self):
         def handler(request):
             raise httpx.ConnectError("refused")
