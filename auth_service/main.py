@@ -3,6 +3,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from auth_service import metrics
 from auth_service.config import MIGRATIONS_DIR, Settings, settings
 from auth_service.routes import public
 from auth_service.security import signer_for
@@ -15,6 +16,7 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
     app_settings = app_settings or settings
     signer = signer_for(app_settings)
     passwords = app_settings.passwords()
+    metrics.watch_hashing(passwords)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

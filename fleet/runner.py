@@ -88,6 +88,8 @@ def _banner(config: FleetConfig) -> str:
             f"fleet: database  {database}",
             f"fleet: admin     {admin}",
             f"fleet: replicas  {', '.join(f'{r.name}={r.port}' for r in config.replicas)}",
+            *(f"fleet: metrics   {r.name:<10} http://{r.address}/metrics" for r in config.replicas),
+            f"fleet: metrics   {'gateway':<10} {config.internal_url}/gateway/status  (nginx stub_status)",
             f"fleet: state     {config.state_dir}  (Ctrl-C stops everything)",
         ]
     )

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service import repository
+from order_service import metrics, repository
 from order_service.clients.product import ProductClient, Reservation
 from order_service.exceptions import (
     IdempotencyInProgress,
@@ -156,6 +156,7 @@ async def _fail_abandoned(database: Database, *, pending_timeout: float, batch_s
             )
             if await database.run(fail):
                 failed += 1
+                metrics.ABANDONED_FAILED.inc()
                 log.warning("order_abandoned", order_id=order_id)
         if len(abandoned) < batch_size:
             return failed
@@ -191,6 +192,7 @@ async def _deliver_owed_releases(
                 else:
                     unanswered = 0
                     released += 1
+                    metrics.RELEASES_DELIVERED.inc()
     finally:
         await database.run(partial(repository.unclaim, order_ids=unsettled))
     if unsettled:
@@ -238,9 +240,12 @@ class Reconciler:
                         batch_size=self._batch_size,
                         lease=self._lease,
                     )
+                    metrics.RECONCILER_PASSES.labels("ok").inc()
+                    metrics.RELEASES_OWED.set(done.deferred)
                     if done.abandoned or done.released or done.deferred:
                         log.info("reconciled", abandoned=done.abandoned, released=done.released, deferred=done.deferred)
                 except Exception:
+                    metrics.RECONCILER_PASSES.labels("failed").inc()
                     log.exception("reconcile_failed")
             await asyncio.sleep(self._interval)
 

@@ -7,6 +7,7 @@ from order_service.clients.product import ProductClient
 from order_service.config import MIGRATIONS_DIR, Settings, settings
 from order_service.flows import Reconciler
 from order_service.routes import public
+from service_kit import tracing
 from service_kit.app import create_service_app
 from service_kit.auth import current_user
 
@@ -51,5 +52,6 @@ def create_app(app_settings: Settings | None = None) -> FastAPI:
         description="Orders placed against the product service's stock; history; cancellation.",
     )
     app.state.product_client = products
+    tracing.register_http_client(app, products.http)
     app.include_router(public.router, dependencies=[Depends(current_user)])
     return app

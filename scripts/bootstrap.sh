@@ -30,12 +30,14 @@ fi
 
 # System tools: nginx is the gateway, envsubst (gettext-base) renders its config, wrk generates load
 # (make bench), chromium renders the docs pages headless (tests/fleet: they must work with no internet
-# access). The Docker engine is make compose-test's own business (tests/compose/engine.py).
+# access), promtool (Debian's prometheus package; its server is never started) checks the alert rules and
+# lints the services' metrics (tests/deploy). The Docker engine is make compose-test's own business (tests/compose/engine.py).
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v envsubst >/dev/null 2>&1 || missing+=(gettext-base)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "bootstrap: missing system packages, install them first: sudo apt-get install ${missing[*]}" >&2

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service_kit import metrics, tracing
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
 from service_kit.database import Database
 from service_kit.db import create_async_db_engine
@@ -35,7 +36,7 @@ def database_for(settings: ServiceSettings) -> Database:
     url, timeout, tls = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS, settings.database_tls()
 
     def pool(*, read_only: bool) -> AsyncEngine:
-        return create_async_db_engine(
+        engine = create_async_db_engine(
             url,
             pool_size=settings.DB_POOL_SIZE,
             max_overflow=settings.DB_MAX_OVERFLOW,
@@ -44,8 +45,11 @@ def database_for(settings: ServiceSettings) -> Database:
             reset_on_return=False,
             tls=tls,
         )
+        metrics.POOLS.watch(engine, "read" if read_only else "write")
+        return engine
 
     probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout, tls=tls)
+    metrics.POOLS.watch(probe_engine, "probe")
     return Database(pool(read_only=False), read_engine=pool(read_only=True), probe_engine=probe_engine)
 
 
@@ -105,4 +109,8 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    metrics.install(app)
+    if isinstance(keys, JwksKeys):
+        tracing.register_http_client(app, keys.client)
+    tracing.install(app, service=name, endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT)
     return app

@@ -21,6 +21,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import SecretStr
 
 from service_kit.errors import DependencyUnavailable, Forbidden, Unauthorized
+from service_kit.metrics import dependency_call
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "access"
@@ -101,6 +102,11 @@ class JwksKeys:
         self._tried_at = float("-inf")
         self._lock = asyncio.Lock()
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The client the key set is fetched on (tracing instruments it)."""
+        return self._client
+
     async def get(self, kid: str) -> Ed25519PublicKey | None:
         key = self._keys.get(kid)
         if key is not None:
@@ -116,7 +122,9 @@ class JwksKeys:
 
     async def _refresh(self) -> None:
         try:
-            response = await self._client.get(self._url)
+            with dependency_call("auth_service") as call:
+                response = await self._client.get(self._url)
+                call.answered(response.status_code)
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:

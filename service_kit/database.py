@@ -136,8 +136,12 @@ class Database:
                 await connection.invalidate()
                 raise
 
+    def engines(self) -> list[AsyncEngine]:
+        """Each distinct engine: for transactions, for reads, for the readiness probe."""
+        return list(dict.fromkeys([self.engine, self._read_engine, self._probe_engine]))
+
     async def dispose(self) -> None:
-        for engine in {self.engine, self._read_engine, self._probe_engine}:
+        for engine in self.engines():
             await engine.dispose()
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import structlog
 
+from service_kit.tracing import add_trace_context
+
 
 def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json", **static_fields: Any) -> None:
     """One JSON object a line on stdout, with the request id bound by the middleware on every line."""
@@ -18,6 +20,7 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json", *
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

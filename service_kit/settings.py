@@ -63,6 +63,9 @@ class ServiceSettings(BaseSettings):
     DB_TLS: Literal["off", "verify"] = "off"
     DB_TLS_CA_FILE: Path | None = None
 
+    # Traces, over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset: no tracing at all.
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
+
     # Access-token verification: a configured public key, else the auth service's JWKS.
     JWT_ISSUER: str = "ecommerce-auth"
     JWT_AUDIENCE: str = "ecommerce-api"

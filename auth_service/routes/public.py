@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Response, status
 
-from auth_service import service
+from auth_service import metrics, service
 from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
 from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
 from auth_service.models import User
@@ -26,6 +26,7 @@ from service_kit.auth import AdminUser, CurrentUser
 from service_kit.database import DatabaseDep
 from service_kit.db import MAX_ID
 from service_kit.errors import Forbidden, NotFound, error_responses
+from service_kit.metrics import counting
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
@@ -55,15 +56,16 @@ async def register(database: DatabaseDep, passwords: PasswordsDep, user_in: User
 async def login(
     database: DatabaseDep, passwords: PasswordsDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
 ) -> TokenPair:
-    return await service.login(
-        database,
-        passwords,
-        email=credentials.email,
-        password=credentials.password.get_secret_value(),
-        signer=signer,
-        refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS,
-        policy=settings.login_policy(),
-    )
+    with counting(metrics.LOGINS, metrics.LOGIN_REFUSALS, ok="succeeded", other="error"):
+        return await service.login(
+            database,
+            passwords,
+            email=credentials.email,
+            password=credentials.password.get_secret_value(),
+            signer=signer,
+            refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS,
+            policy=settings.login_policy(),
+        )
 
 
 @open_router.post("/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken))
@@ -71,7 +73,8 @@ async def refresh(database: DatabaseDep, body: RefreshRequest, signer: SignerDep
     refresh = partial(
         service.refresh, refresh_token=body.refresh_token, signer=signer, refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS
     )
-    return await database.run(refresh, commit_on=(RefreshTokenReused,))
+    with counting(metrics.REFRESHES, metrics.REFRESH_REFUSALS, ok="succeeded", other="error"):
+        return await database.run(refresh, commit_on=(RefreshTokenReused,))
 
 
 @open_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,8 @@ from order_service.exceptions import (
     ProductUnavailable,
 )
 from service_kit.auth import SERVICE_TOKEN_HEADER
+from service_kit.metrics import dependency_call
+from service_kit.tracing import propagation_headers
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +86,11 @@ class ProductClient:
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             transport=transport,
         )
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client every call goes out on (tracing instruments it)."""
+        return self._http
 
     async def reserve(self, order_id: int, quantities: dict[int, int]) -> Reservation:
         """Take stock for every line or none. Raises OutOfStock or ProductRejected when the product service
@@ -147,16 +154,18 @@ class ProductClient:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _once(self, method: str, path: str, json: dict[str, Any] | None, budget: float) -> dict[str, Any]:
-        headers = {"X-Request-ID": _request_id()}
+        headers = {"X-Request-ID": _request_id(), **propagation_headers()}
         timeout = self._http.timeout
         try:
-            response = await self._http.request(
-                method,
-                path,
-                json=json,
-                headers=headers,
-                timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=timeout.connect),
-            )
+            with dependency_call("product_service") as call:
+                response = await self._http.request(
+                    method,
+                    path,
+                    json=json,
+                    headers=headers,
+                    timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=timeout.connect),
+                )
+                call.answered(response.status_code)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
             log.warning("product_service_unreachable", path=path, error=type(exc).__name__)
             raise _TryAgain() from exc

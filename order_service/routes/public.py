@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Header, Path, Query, Response, status
 
-from order_service import flows, service
+from order_service import flows, metrics, service
 from order_service.dependencies import ProductClientDep, SettingsDep
 from order_service.exceptions import (
     IdempotencyInProgress,
@@ -20,6 +20,7 @@ from service_kit.auth import CurrentUser
 from service_kit.database import DatabaseDep
 from service_kit.db import MAX_ID
 from service_kit.errors import Forbidden, error_responses
+from service_kit.metrics import counting
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
 
@@ -68,14 +69,16 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderRead:
-    placed = await flows.place_order(
-        database,
-        products,
-        caller=caller,
-        order_in=order_in,
-        idempotency_key=idempotency_key,
-        replay_wait_seconds=settings.IDEMPOTENCY_WAIT_SECONDS,
-    )
+    with counting(metrics.PLACEMENTS, metrics.PLACEMENT_REFUSALS, other="error"):
+        placed = await flows.place_order(
+            database,
+            products,
+            caller=caller,
+            order_in=order_in,
+            idempotency_key=idempotency_key,
+            replay_wait_seconds=settings.IDEMPOTENCY_WAIT_SECONDS,
+        )
+    metrics.PLACEMENTS.labels("confirmed" if placed.created else "replayed").inc()
     if not placed.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"{PREFIX}/{placed.order.id}"

@@ -18,7 +18,7 @@ from functools import partial
 
 from fastapi import Response, status
 
-from product_service import service
+from product_service import metrics, service
 from product_service.dependencies import OrderId
 from product_service.exceptions import (
     OutOfStock,
@@ -30,6 +30,7 @@ from product_service.exceptions import (
 from product_service.schemas import ReservationCreate, ReservationRead
 from service_kit.database import DatabaseDep
 from service_kit.errors import Forbidden, error_responses
+from service_kit.metrics import counting
 from service_kit.routing import ServiceRouter
 
 PREFIX = "/internal/reservations"
@@ -75,7 +76,9 @@ async def create_reservation(
     stock. Idempotent by `order_id`: a repeat (also one racing the first) returns the first result with 200
     and takes nothing; a repeat after a release returns the released reservation, and so does a reservation
     for an order that was released before it ever reserved (then with no items)."""
-    created = await database.run(partial(service.reserve, reservation_in=reservation_in), retry_duplicates=True)
+    with counting(metrics.RESERVATIONS, metrics.RESERVATION_REFUSALS, other="error"):
+        created = await database.run(partial(service.reserve, reservation_in=reservation_in), retry_duplicates=True)
+    metrics.RESERVATIONS.labels("reserved" if created else "repeated").inc()
     if not created:
         response.status_code = status.HTTP_200_OK
     held = await database.read(partial(service.get_reservation, order_id=reservation_in.order_id))
@@ -105,4 +108,6 @@ async def release_reservation(database: DatabaseDep, order_id: OrderId) -> Reser
     An order id with no reservation is not an error: it is recorded as released with no items, so that a
     reserve call for it still in flight (or retried later) takes nothing and answers `released`. A product
     deleted since the reservation gets nothing back (it no longer exists)."""
-    return ReservationRead.of(await database.run(partial(service.release, order_id=order_id), retry_duplicates=True))
+    released = await database.run(partial(service.release, order_id=order_id), retry_duplicates=True)
+    metrics.RELEASES.inc()
+    return ReservationRead.of(released)

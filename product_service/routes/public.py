@@ -2,18 +2,18 @@
 included). Thin: parse, run the service's rule as one unit of work, shape the response with its ETag."""
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Query, Response, status
 
-from product_service import preconditions, service
+from product_service import metrics, preconditions, service
 from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
 from product_service.exceptions import ProductNotFound
 from product_service.models import Product
 from product_service.preconditions import etag
 from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
-from service_kit.database import DatabaseDep
+from service_kit.database import Database, DatabaseDep, Work
 from service_kit.errors import (
     Forbidden,
     PreconditionFailed,
@@ -21,8 +21,11 @@ from service_kit.errors import (
     VersionConflict,
     error_responses,
 )
+from service_kit.metrics import counting
 from service_kit.pagination import Page
 from service_kit.routing import ServiceRouter
+
+T = TypeVar("T")
 
 PREFIX = "/api/v0/products"
 
@@ -96,7 +99,7 @@ async def replace_product(
     """Replace every field, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
     replace = partial(service.replace, product_id=product_id, product_in=product_in, precondition=precondition)
-    product = await database.run(replace)
+    product = await _versioned_write(database, replace)
     return _read(product, response)
 
 
@@ -111,7 +114,7 @@ async def update_product(
     """Change the fields given, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
     update = partial(service.update, product_id=product_id, product_in=product_in, precondition=precondition)
-    product = await database.run(update)
+    product = await _versioned_write(database, update)
     return _read(product, response)
 
 
@@ -123,5 +126,11 @@ async def update_product(
 async def delete_product(database: DatabaseDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
     """Delete the product; with If-Match, only if it is still at that version."""
     precondition = preconditions.for_delete(if_match)
-    await database.run(partial(service.delete, product_id=product_id, precondition=precondition))
+    await _versioned_write(database, partial(service.delete, product_id=product_id, precondition=precondition))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _versioned_write(database: Database, write: Work[T]) -> T:
+    """A write guarded by optimistic locking, with what the lock refused counted."""
+    with counting(metrics.LOCK_REFUSALS, metrics.LOCK_REFUSAL_STATUSES):
+        return await database.run(write)
