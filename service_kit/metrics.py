@@ -73,10 +73,21 @@ def route_of(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
+# Each (route, method, status class) seen, with its two series: `labels()` checks and locks on every call,
+# which this skips on the hot path. Bounded like the labels themselves.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(scope: Scope, status: int, seconds: float) -> None:
-    route, method = route_of(scope), scope["method"]
-    REQUESTS.labels(route, method, f"{status // 100}xx").inc()
-    REQUEST_SECONDS.labels(route, method).observe(seconds)
+    key = (route_of(scope), scope["method"], status // 100)
+    series = _SERIES.get(key)
+    if series is None:
+        route, method, status_class = key
+        series = REQUESTS.labels(route, method, f"{status_class}xx"), REQUEST_SECONDS.labels(route, method)
+        _SERIES[key] = series
+    count, duration = series
+    count.inc()
+    duration.observe(seconds)
 
 
 @contextmanager

@@ -112,3 +112,27 @@ def test_the_gateway_reports_its_own_status_on_its_internal_listener_only(fleet:
     assert status.status_code == 200
     assert status.text.startswith("Active connections:")
     assert "requests" in status.text
+
+
+def test_refusals_are_counted_by_kind(fleet: RunningFleet, gateway: httpx.Client) -> None:
+    """A stale If-Match, a wrong password and a spent refresh token, each in its own counter."""
+    admin = admin_of(fleet, gateway)
+    item = create_product(gateway, admin.headers, stock=5)
+    user = signed_up(gateway)
+    auth, products = ("auth-1", "auth-2"), PRODUCT_REPLICAS
+    before = {**scrape(fleet, auth), **scrape(fleet, products)}
+
+    stale = gateway.patch(
+        f"/api/v0/products/{item['id']}", json={"stock": 6}, headers={**admin.headers, "If-Match": '"99"'}
+    )
+    assert stale.status_code == 412, stale.text
+    wrong = gateway.post("/api/v0/auth/login", json={"email": user.email, "password": "not-the-password"})
+    assert wrong.status_code == 401
+    assert gateway.post("/api/v0/auth/refresh", json={"refresh_token": user.refresh_token}).status_code == 200
+    assert gateway.post("/api/v0/auth/refresh", json={"refresh_token": user.refresh_token}).status_code == 401
+
+    after = {**scrape(fleet, auth), **scrape(fleet, products)}
+    assert delta(before, after, "product_optimistic_lock_refusals_total", status="412") == 1
+    assert delta(before, after, "auth_logins_total", outcome="failed") == 1
+    assert delta(before, after, "auth_refreshes_total", outcome="succeeded") == 1
+    assert delta(before, after, "auth_refreshes_total", outcome="reused") == 1

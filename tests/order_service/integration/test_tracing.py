@@ -67,9 +67,7 @@ def attribute(span: ReadableSpan, name: str) -> object:
 def only(spans: list[ReadableSpan], service: str, kind: SpanKind) -> ReadableSpan:
     """The one span of that service and kind that is not a SQL statement's."""
     found = [
-        span
-        for span in spans
-        if service_of(span) == service and span.kind == kind and not attribute(span, "db.system")
+        span for span in spans if service_of(span) == service and span.kind == kind and not attribute(span, "db.system")
     ]
     assert len(found) == 1, (service, kind, [(service_of(s), s.name, s.kind) for s in spans])
     return found[0]
