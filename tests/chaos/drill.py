@@ -4,8 +4,9 @@ the verdict. Seeded and bounded in time and requests; `Knobs` are its length and
 import random
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -48,14 +49,7 @@ def _drill(fleet: RunningFleet, knobs: Knobs, say: Callable[[str], None]) -> Ver
     rng = random.Random(knobs.seed)
     with httpx.Client(base_url=fleet.gateway_url, timeout=TIMEOUT) as api:
         admin = login(api, Account(id=0, email=fleet.admin_email, password=fleet.admin_password))
-        product_ids = [
-            api.post(
-                PRODUCTS,
-                json={"name": f"drill {n}", "description": "", "price": "9.99", "stock": INITIAL_STOCK},
-                headers=admin.headers,
-            ).json()["id"]
-            for n in range(knobs.products)
-        ]
+        product_ids = stock_products(api, admin, knobs.products)
         shoppers_accounts = [signed_up(api) for _ in range(knobs.clients + STALL_PROBES)]
 
     journal, ledger = Journal(), Ledger()
@@ -110,52 +104,62 @@ def _drill(fleet: RunningFleet, knobs: Knobs, say: Callable[[str], None]) -> Ver
     problems += [f"shopper {s.thread.name} never finished" for s in shoppers if s.thread.is_alive()]
     if monkey.error is not None:
         problems.append(f"monkey failed: {monkey.error!r}")
+    orders = partial(_orders_rows, fleet)
     try:
-        _wait_settled(fleet)
+        wait_settled(orders)
     except FleetError as exc:
         problems.append(str(exc))
-    return judge(journal, ledger, _facts(fleet, product_ids, ledger), problems=problems)
+    return judge(journal, ledger, facts_of(orders, fleet.gateway_url, product_ids, ledger), problems=problems)
 
 
-def _orders_db(fleet: RunningFleet) -> list[tuple[object, ...]]:
+# The orders database, asked one SQL statement: its rows (however the caller reaches that database).
+OrdersQuery = Callable[[str], Sequence[Sequence[object]]]
+_SETTLED = (
+    "SELECT (SELECT COUNT(*) FROM orders WHERE status = 'pending'), "
+    "(SELECT COUNT(*) FROM orders WHERE status IN ('failed', 'cancelled') AND released_at IS NULL)"
+)
+
+
+def stock_products(api: httpx.Client, admin: Account, count: int) -> list[int]:
+    """`count` new products with INITIAL_STOCK each; their ids."""
+    body = {"description": "", "price": "9.99", "stock": INITIAL_STOCK}
+    return [
+        api.post(PRODUCTS, json={**body, "name": f"drill {n}"}, headers=admin.headers).json()["id"]
+        for n in range(count)
+    ]
+
+
+def _orders_rows(fleet: RunningFleet, sql: str) -> Sequence[Sequence[object]]:
     with mariadb.connect(fleet.database_names["ORDERS_DB_NAME"]) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT SUM(status = 'pending'), SUM(status IN ('failed', 'cancelled') AND released_at IS NULL) FROM orders"
-        )
+        cursor.execute(sql)
         return list(cursor.fetchall())
 
 
-def _wait_settled(fleet: RunningFleet) -> None:
+def wait_settled(orders: OrdersQuery) -> None:
     """Until no placement is pending and no release is owed: the reconciler has finished its work."""
 
     def settled() -> bool:
-        [(pending, owed)] = _orders_db(fleet)
-        return not pending and not owed
+        [(pending, owed)] = orders(_SETTLED)
+        return int(str(pending)) == int(str(owed)) == 0
 
     wait_until(settled, timeout=SETTLE_SECONDS, interval=0.5, what="every order to settle")
 
 
-def _facts(fleet: RunningFleet, product_ids: list[int], ledger: Ledger) -> Facts:
-    with httpx.Client(base_url=fleet.gateway_url, timeout=TIMEOUT) as api:
+def facts_of(orders: OrdersQuery, gateway_url: str, product_ids: list[int], ledger: Ledger) -> Facts:
+    """What the catalogue and the orders database say once everything settled."""
+    with httpx.Client(base_url=gateway_url, timeout=TIMEOUT) as api:
         final = {product: api.get(f"{PRODUCTS}/{product}").json()["stock"] for product in product_ids}
-    with mariadb.connect(fleet.database_names["ORDERS_DB_NAME"]) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT l.product_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
-            "WHERE o.status = 'confirmed' GROUP BY l.product_id"
-        )
-        confirmed = {int(product): int(quantity) for product, quantity in cursor.fetchall()}
-        cursor.execute("SELECT COUNT(*) FROM orders WHERE status = 'pending'")
-        (pending,) = cursor.fetchone()  # type: ignore[misc]
-        cursor.execute("SELECT COUNT(*) FROM orders WHERE status IN ('failed', 'cancelled') AND released_at IS NULL")
-        (owed,) = cursor.fetchone()  # type: ignore[misc]
-        cursor.execute("SELECT id, status FROM orders")  # a drill's own database: thousands of rows, not more
-        every = {int(order_id): str(status) for order_id, status in cursor.fetchall()}
-    statuses = {order_id: every.get(order_id, "missing") for order_id in ledger.placed}
+    confirmed = orders(
+        "SELECT l.product_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
+        "WHERE o.status = 'confirmed' GROUP BY l.product_id"
+    )
+    [(pending, owed)] = orders(_SETTLED)
+    every = {int(str(order_id)): str(status) for order_id, status in orders("SELECT id, status FROM orders")}
     return Facts(
         initial_stock=dict.fromkeys(product_ids, INITIAL_STOCK),
         final_stock=final,
-        confirmed=confirmed,
-        pending=int(pending),
-        owed_releases=int(owed),
-        statuses=statuses,
+        confirmed={int(str(product)): int(str(quantity)) for product, quantity in confirmed},
+        pending=int(str(pending)),
+        owed_releases=int(str(owed)),
+        statuses={order_id: every.get(order_id, "missing") for order_id in ledger.placed},
     )

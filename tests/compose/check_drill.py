@@ -15,20 +15,18 @@ import httpx
 import pytest
 
 from fleet.waiting import FleetError, answers, wait_until
+from tests.chaos.drill import SETTLE_SECONDS, facts_of, stock_products, wait_settled
 from tests.chaos.journal import Journal, Kill, now
-from tests.chaos.shoppers import PRODUCTS, TIMEOUT, Ledger, Shopper
-from tests.chaos.verdict import Facts, judge
+from tests.chaos.shoppers import Ledger, Shopper
+from tests.chaos.verdict import judge
 from tests.compose.project import GATEWAY_URL, Compose
 from tests.support.users import Account, signed_up
 
 SECONDS = float(os.environ.get("COMPOSE_DRILL_SECONDS", "40"))
 CLIENTS = 6
 PRODUCT_COUNT = 4
-INITIAL_STOCK = 200
 # Killed in turn, at a third and at two thirds of the drill.
 VICTIMS = ("product-1", "order-2")
-# Long enough for the reconciler to fail a placement abandoned by a killed replica, and a resend after it.
-SETTLE_SECONDS = 120.0
 RESTART_TIMEOUT_SECONDS = 90.0
 
 
@@ -55,56 +53,10 @@ def crash(compose: Compose, service: str, journal: Journal) -> None:
     compose.wait_healthy(service, timeout=RESTART_TIMEOUT_SECONDS)
 
 
-def orders_db(compose: Compose, query: str) -> list[list[str]]:
-    return compose.sql(query, database="ordersDB")
-
-
-def wait_settled(compose: Compose) -> None:
-    def settled() -> bool:
-        [[pending, owed]] = orders_db(
-            compose,
-            "SELECT (SELECT COUNT(*) FROM orders WHERE status = 'pending'), (SELECT COUNT(*) FROM orders "
-            "WHERE status IN ('failed', 'cancelled') AND released_at IS NULL)",
-        )
-        return pending == owed == "0"
-
-    wait_until(settled, timeout=SETTLE_SECONDS, interval=0.5, what="every order to settle")
-
-
-def facts(compose: Compose, product_ids: list[int], ledger: Ledger) -> Facts:
-    with httpx.Client(base_url=GATEWAY_URL, timeout=TIMEOUT) as api:
-        final = {product: api.get(f"{PRODUCTS}/{product}").json()["stock"] for product in product_ids}
-    confirmed = orders_db(
-        compose,
-        "SELECT l.product_id, SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id "
-        "WHERE o.status = 'confirmed' GROUP BY l.product_id",
-    )
-    [[pending]] = orders_db(compose, "SELECT COUNT(*) FROM orders WHERE status = 'pending'")
-    [[owed]] = orders_db(
-        compose, "SELECT COUNT(*) FROM orders WHERE status IN ('failed', 'cancelled') AND released_at IS NULL"
-    )
-    every = {int(order_id): status for order_id, status in orders_db(compose, "SELECT id, status FROM orders")}
-    return Facts(
-        initial_stock=dict.fromkeys(product_ids, INITIAL_STOCK),
-        final_stock=final,
-        confirmed={int(product): int(quantity) for product, quantity in confirmed},
-        pending=int(pending),
-        owed_releases=int(owed),
-        statuses={order_id: every.get(order_id, "missing") for order_id in ledger.placed},
-    )
-
-
 def test_clients_notice_nothing_while_containers_die(
     compose: Compose, gateway: httpx.Client, admin: Account, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    product_ids = [
-        gateway.post(
-            PRODUCTS,
-            json={"name": f"drill {n}", "description": "", "price": "9.99", "stock": INITIAL_STOCK},
-            headers=admin.headers,
-        ).json()["id"]
-        for n in range(PRODUCT_COUNT)
-    ]
+    product_ids = stock_products(gateway, admin, PRODUCT_COUNT)
     accounts = [signed_up(gateway) for _ in range(CLIENTS)]
     journal, ledger = Journal(), Ledger()
     rng = random.Random(11)
@@ -140,12 +92,16 @@ def test_clients_notice_nothing_while_containers_die(
         shopper.thread.join(timeout=SECONDS + SETTLE_SECONDS + 60)
     problems += [f"shopper crashed: {shopper.error!r}" for shopper in shoppers if shopper.error is not None]
     problems += [f"shopper {s.thread.name} never finished" for s in shoppers if s.thread.is_alive()]
+
+    def orders(sql: str) -> list[list[str]]:
+        return compose.sql(sql, database="ordersDB")
+
     try:
-        wait_settled(compose)
+        wait_settled(orders)
     except FleetError as exc:
         problems.append(str(exc))
 
-    verdict = judge(journal, ledger, facts(compose, product_ids, ledger), problems=problems)
+    verdict = judge(journal, ledger, facts_of(orders, GATEWAY_URL, product_ids, ledger), problems=problems)
     with capsys.disabled():
         print(f"\n{verdict.report()}")
     assert verdict.passed, verdict.report()
