@@ -87,6 +87,7 @@ def create_service_app(
                     yield
         finally:
             readiness.close()
+            tracing.shutdown(app)  # the last batch of spans goes out before the process does
             await database.dispose()
             if isinstance(keys, JwksKeys):
                 await keys.close()

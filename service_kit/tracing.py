@@ -70,6 +70,13 @@ def install(app: FastAPI, *, service: str, exporter: "SpanExporter | None" = Non
     return True
 
 
+def shutdown(app: FastAPI) -> None:
+    """Export what is still buffered and stop exporting (at the app's shutdown); nothing if tracing is off."""
+    provider = getattr(app.state, "tracer_provider", None)
+    if provider is not None:
+        provider.shutdown()
+
+
 def register_http_client(app: FastAPI, client: httpx.AsyncClient) -> None:
     """An outgoing client of the app: traced (and its calls carry the trace context) once tracing is on."""
     if not hasattr(app.state, "http_clients"):
