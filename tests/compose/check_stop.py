@@ -10,6 +10,7 @@ import httpx
 from fleet.waiting import wait_until
 from tests.compose.project import Compose, env_file_values
 from tests.product_service.support import PRODUCTS, create_product, get_product, if_match
+from tests.support.mariadb import INNODB_TRX_POLL_SECONDS
 from tests.support.users import Account
 
 LOCK_SECONDS = 5
@@ -17,6 +18,7 @@ GRACE_SECONDS = 30  # docker-compose.yml's stop_grace_period for a replica
 
 
 def lock_waits(compose: Compose) -> int:
+    """Transactions waiting for a row lock (poll it every INNODB_TRX_POLL_SECONDS)."""
     [[count]] = compose.sql("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
     return int(count)
 
@@ -39,7 +41,7 @@ def test_a_stopped_replica_finishes_its_request_and_exits_0(
     holder.stdin.write(hold)
     holder.stdin.close()
     wait_until(lambda: compose.sql("SELECT COUNT(*) FROM information_schema.innodb_trx")[0][0] != "0",
-               timeout=30, what="the row lock to be held")  # fmt: skip
+               timeout=30, interval=INNODB_TRX_POLL_SECONDS, what="the row lock to be held")  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         in_flight = pool.submit(
@@ -49,7 +51,12 @@ def test_a_stopped_replica_finishes_its_request_and_exits_0(
             headers={**admin.headers, **if_match(product["version"])},
             timeout=60,
         )
-        wait_until(lambda: lock_waits(compose) >= 1, timeout=30, what="the restock to wait on the row")
+        wait_until(
+            lambda: lock_waits(compose) >= 1,
+            timeout=30,
+            interval=INNODB_TRX_POLL_SECONDS,
+            what="the restock to wait on the row",
+        )
         began = time.monotonic()
         compose.run("stop", "product-2", capture=True)
         stopped_after = time.monotonic() - began

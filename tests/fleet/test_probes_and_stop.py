@@ -3,7 +3,7 @@ stop finishes what it is serving. The transactions are stuck for real: behind a 
 in MariaDB."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -19,6 +19,7 @@ from tests.support.users import Account, login
 PRODUCTS = "/api/v0/products"
 # Far more than the replica's pool for transactions (8 + 2).
 STUCK_REQUESTS = 60
+ROW_WAIT = {"timeout": 30, "interval": mariadb.INNODB_TRX_POLL_SECONDS}
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def row_locked(fleet: RunningFleet, product_id: int) -> Iterator[None]:
 
 
 def lock_waits(fleet: RunningFleet) -> int:
-    """Transactions of the product database waiting for a row lock right now."""
+    """Transactions of the product database waiting for a row lock (poll it every INNODB_TRX_POLL_SECONDS)."""
     with mariadb.connect() as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM information_schema.innodb_trx t "
@@ -69,6 +70,27 @@ def patch_stuck(
     return [pool.submit(restock, n) for n in range(count)]
 
 
+def waiting_on_the_row(fleet: RunningFleet, stuck: list[Future[httpx.Response]], count: int) -> Callable[[], bool]:
+    """A condition for wait_until: `count` restocks wait on the row lock. A restock that answers while the row
+    is still locked never reached it (refused before its transaction): fail at once, saying what it got."""
+
+    def condition() -> bool:
+        answered = [future for future in stuck if future.done()]
+        if answered:
+            pytest.fail(f"{len(answered)} restocks answered while the row was locked, e.g. {outcome(answered[0])}")
+        return lock_waits(fleet) >= count
+
+    return condition
+
+
+def outcome(future: Future[httpx.Response]) -> str:
+    error = future.exception()
+    if error is not None:
+        return repr(error)
+    response = future.result()
+    return f"{response.status_code} {response.text[:300]}"
+
+
 class TestProbesWhileEveryTransactionIsStuck:
     def test_healthz_answers_in_milliseconds_and_readyz_stays_bounded(
         self, fleet: RunningFleet, gateway: httpx.Client, admin: Account
@@ -80,7 +102,7 @@ class TestProbesWhileEveryTransactionIsStuck:
             with row_locked(fleet, product["id"]):
                 stuck = patch_stuck(pool, replica, product, admin, STUCK_REQUESTS)
                 # The transaction pool's worth of them hold a connection and wait on the row lock ...
-                wait_until(lambda: lock_waits(fleet) >= 10, timeout=30, what="restocks waiting on the row")
+                wait_until(waiting_on_the_row(fleet, stuck, 10), **ROW_WAIT, what="restocks waiting on the row")
                 with httpx.Client(timeout=1.0) as client:
                     # ... and reads, on connections of their own, still answer.
                     assert client.get(f"{replica}{PRODUCTS}/{other['id']}").status_code == 200
@@ -112,8 +134,9 @@ class TestGracefulStop:
         old_pid = fleet.pid("product-2")
         with ThreadPoolExecutor(max_workers=3) as pool:
             with row_locked(fleet, product["id"]):
-                [in_flight] = patch_stuck(pool, replica, product, admin, 1)
-                wait_until(lambda: lock_waits(fleet) >= 1, timeout=30, what="the restock to wait on the row")
+                stuck = patch_stuck(pool, replica, product, admin, 1)
+                wait_until(waiting_on_the_row(fleet, stuck, 1), **ROW_WAIT, what="the restock to wait on the row")
+                [in_flight] = stuck
                 fleet.kill("product-2", "TERM")
 
                 def refuses_new_connections() -> bool:
