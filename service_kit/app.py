@@ -31,6 +31,12 @@ TOKEN_LIFETIME_NOTE = (
 )
 
 
+def connections_per_replica(settings: ServiceSettings) -> int:
+    """The most MySQL connections one replica holds: both of `database_for`'s pools full, overflow and all,
+    and the probe's. MySQL's max_connections in deployment/mysql.yaml is sized from it (tests/deploy)."""
+    return 2 * (settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW) + 1
+
+
 def database_for(settings: ServiceSettings) -> Database:
     """The service's database, as its settings describe it."""
     url, timeout, tls = settings.database_url(), settings.DB_CONNECT_TIMEOUT_SECONDS, settings.database_tls()

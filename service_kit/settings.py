@@ -52,8 +52,9 @@ class ServiceSettings(BaseSettings):
     DB_PASS: SecretStr = SecretStr("")
     # Per replica and per pool (one for transactions, one for reads): connections kept open, and extra ones
     # opened (and closed again) at peaks. A connection is held only while a statement runs, so a few serve
-    # many requests in flight; six replicas at 2 x (8 + 2), plus one each for readiness probes, stay well
-    # inside MySQL's default max_connections (151).
+    # many requests in flight. Six replicas at 2 x (8 + 2), plus one each for readiness probes, fit MySQL's
+    # default max_connections (151); Kubernetes' autoscalers may run more, so its MySQL allows more
+    # (app.connections_per_replica).
     DB_POOL_SIZE: int = 8
     DB_MAX_OVERFLOW: int = 2
     DB_CONNECT_TIMEOUT_SECONDS: int = 3

@@ -158,3 +158,10 @@ def test_every_variable_a_workload_names_is_honoured_by_its_image(manifests, com
     # A shared ConfigMap: each key must be read by some image (the *_DB_USER keys feed DB_USER through env).
     unread = {key for key in config["data"] if key not in honoured_somewhere and not key.endswith("_DB_USER")}
     assert not unread, f"{sorted(unread)} in {config['metadata']['name']} are read by no image"
+
+
+def test_the_database_server_takes_the_statefulsets_connection_limit(manifests, compose: Compose) -> None:
+    [statefulset] = objects_of(manifests, "StatefulSet")
+    args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
+    [limit] = [arg.split("=", 1)[1] for arg in args if arg.startswith("--max-connections=")]
+    assert compose.sql("SELECT @@max_connections") == [[limit]]

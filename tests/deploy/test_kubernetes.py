@@ -11,6 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service_kit.app import connections_per_replica
+from service_kit.settings import ServiceSettings
 from tests.deploy.support import (
     APPS,
     DEPLOYMENT_DIR,
@@ -221,6 +223,11 @@ class TestMySQL:
             assert probe in container, probe
         assert named(manifests, "Service", "mysql")["spec"]["clusterIP"] == "None"
 
+    def test_max_connections_holds_every_pod_the_autoscalers_and_rollouts_may_run(self, manifests):
+        [container] = named(manifests, "StatefulSet", "mysql")["spec"]["template"]["spec"]["containers"]
+        [limit] = [int(arg.split("=", 1)[1]) for arg in container["args"] if arg.startswith("--max-connections=")]
+        assert _connection_budget(manifests) <= limit
+
     def test_the_init_configmap_holds_the_scripts_compose_mounts(self, manifests):
         statefulset = named(manifests, "StatefulSet", "mysql")
         pod = statefulset["spec"]["template"]["spec"]
@@ -234,6 +241,48 @@ class TestMySQL:
         }
         # Sourced by the entrypoint, so it must not be executable.
         assert volume["configMap"]["defaultMode"] & 0o111 == 0
+
+
+# Each migration Job opens one connection at a time; an operator's session, with one to spare.
+MIGRATION_JOB_CONNECTIONS, OPERATOR_CONNECTIONS = 1, 2
+
+
+def _connection_budget(manifests: tuple[Manifest, ...] | list[Manifest]) -> int:
+    """MySQL connections the deployment may hold at once: every service pod its autoscaler allows plus a
+    rollout's surge, each with its pools full (`connections_per_replica` of the settings the pod gets), the
+    migration Jobs and an operator."""
+    config = named(manifests, "ConfigMap", "ecommerce-config")["data"]
+    total = OPERATOR_CONNECTIONS + MIGRATION_JOB_CONNECTIONS * len(objects_of(manifests, "Job"))
+    for app in APPS.values():
+        deployment = named(manifests, "Deployment", app)
+        [autoscaler] = [
+            hpa
+            for hpa in objects_of(manifests, "HorizontalPodAutoscaler")
+            if hpa["spec"]["scaleTargetRef"]["name"] == app
+        ]
+        pods = autoscaler["spec"]["maxReplicas"] + deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+        literal = {
+            variable["name"]: variable["value"]
+            for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            if "value" in variable
+        }
+        env, defaults = {**config, **literal}, ServiceSettings.model_construct()
+        pod_settings = ServiceSettings.model_construct(
+            DB_POOL_SIZE=int(env.get("DB_POOL_SIZE", defaults.DB_POOL_SIZE)),
+            DB_MAX_OVERFLOW=int(env.get("DB_MAX_OVERFLOW", defaults.DB_MAX_OVERFLOW)),
+        )
+        total += pods * connections_per_replica(pod_settings)
+    return total
+
+
+def test_a_pool_or_an_autoscaler_grown_past_max_connections_is_caught() -> None:
+    manifests = list(copy.deepcopy(rendered_deployment()))
+    named(manifests, "ConfigMap", "ecommerce-config")["data"]["DB_POOL_SIZE"] = "20"
+    assert _connection_budget(manifests) > 500
+    manifests = list(copy.deepcopy(rendered_deployment()))
+    for hpa in objects_of(manifests, "HorizontalPodAutoscaler"):
+        hpa["spec"]["maxReplicas"] = 10
+    assert _connection_budget(manifests) > 500
 
 
 def _allows(policy_rules: list[dict[str, Any]], peer_labels: dict[str, str], port: int, direction: str) -> bool:
