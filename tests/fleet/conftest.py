@@ -1,6 +1,6 @@
 """Fixtures for tests that speak HTTP to the real fleet through real nginx.
 
-- `fleet` (session): the running fleet on three throwaway MariaDB databases, rate limits off. Use
+- `fleet` (package): the running fleet on three throwaway MariaDB databases, rate limits off. Use
   `fleet.gateway_url`, `fleet.internal_url` (the loopback stand-in for cluster Services, which routes
   /internal/), `fleet.admin_email` / `fleet.admin_password` (the seeded admin),
   `fleet.jwt_private_key_file` (auth's signing key, e.g. `TokenMinter.from_pem_file(...)` to forge tokens),
@@ -28,7 +28,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.fleet)
 
 
-@pytest.fixture(scope="session")
+# Per package, not per session: stopped once tests/fleet/ is done, so that its replicas' 60-odd MariaDB
+# connections are closed before the integration tests open theirs (together they reached 146 of the
+# server's default 151).
+@pytest.fixture(scope="package")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     with running_fleet(tmp_path_factory.mktemp("fleet")) as running:
         yield running

@@ -21,12 +21,12 @@ from tests.support.users import Account, login
 ADMIN_EMAIL, ADMIN_PASSWORD = "root-admin@example.com", "admin-password-1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def settings(private_key, tmp_path_factory):
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
     with throwaway_database("test_auth") as name:
@@ -47,22 +47,22 @@ def settings(private_key, tmp_path_factory):
         yield settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(settings):
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(client):
     return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signing_key(private_key):
     return private_key
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin(api):
     return login(api, Account(id=0, email=ADMIN_EMAIL, password=ADMIN_PASSWORD))

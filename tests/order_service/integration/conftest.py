@@ -24,7 +24,7 @@ from tests.support.tokens import TokenMinter
 SERVICE_TOKEN = "order-tests-service-token"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def minter() -> TokenMinter:
     return TokenMinter()
 
@@ -40,7 +40,7 @@ def _common(minter: TokenMinter, var_dir: Path) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def product_url(minter, tmp_path_factory) -> Iterator[str]:
     with throwaway_database("test_order_products") as name:
         settings = ProductSettings(**_common(minter, tmp_path_factory.mktemp("p")), PRODUCTS_DB_NAME=name)
@@ -49,7 +49,7 @@ def product_url(minter, tmp_path_factory) -> Iterator[str]:
             yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def order_settings(minter, product_url, tmp_path_factory) -> Iterator[OrderSettings]:
     with throwaway_database("test_orders") as name:
         settings = OrderSettings(
@@ -69,20 +69,20 @@ def order_server(settings: OrderSettings) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def orders(order_settings) -> Iterator[httpx.Client]:
     """The order service, served for real."""
     with order_server(order_settings) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def products(product_url) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=product_url, timeout=30) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def order_database(order_settings) -> Iterator[DirectDatabase]:
     database = DirectDatabase(order_settings)
     yield database
