@@ -20,9 +20,10 @@
 #   NGINX_TEMP_DIR (/tmp/nginx)    the only place nginx writes (pid, temp files); created if missing
 #   NGINX_WORKER_PROCESSES (auto)
 #   UPSTREAM_CONNECT_TIMEOUT (2s), UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
-#   UPSTREAM_MAX_FAILS (2), UPSTREAM_FAIL_TIMEOUT (5s)  a replica nginx failed to reach that often within
-#                                  that time is skipped for that long; 0 = never skipped. A service whose two
-#                                  entries are one address (a Kubernetes Service) always gets 0.
+#   UPSTREAM_MAX_FAILS (1), UPSTREAM_FAIL_TIMEOUT (2s)  a replica nginx failed to reach that often within
+#                                  that time is skipped for that long (about a restart's length), unless its
+#                                  partner is skipped too; 0 = never skipped. A service whose two entries are
+#                                  one address (a Kubernetes Service) always gets 0.
 set -eu
 
 out=${1:?usage: render.sh OUTPUT}
@@ -69,8 +70,8 @@ duration() {
 : "${UPSTREAM_CONNECT_TIMEOUT:=2s}"
 : "${UPSTREAM_READ_TIMEOUT:=60s}"
 : "${UPSTREAM_RETRY_TIMEOUT:=15s}"
-: "${UPSTREAM_MAX_FAILS:=2}"
-: "${UPSTREAM_FAIL_TIMEOUT:=5s}"
+: "${UPSTREAM_MAX_FAILS:=1}"
+: "${UPSTREAM_FAIL_TIMEOUT:=2s}"
 
 whole_number GATEWAY_PORT "$GATEWAY_PORT"
 address INTERNAL_LISTEN "$INTERNAL_LISTEN"

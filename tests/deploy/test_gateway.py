@@ -121,11 +121,19 @@ class TestCompose:
         text = check_renders_and_passes_nginx_t(loopback_upstreams(compose_gateway_env()), tmp_path)
         assert "listen 8080 default_server;" in text
 
-    def test_a_replica_nginx_cannot_reach_is_skipped(self, tmp_path):
-        # One container per entry: passive failure marking skips a dead one.
-        rendered = check_renders_and_passes_nginx_t(compose_gateway_env(), tmp_path, resolve=False)
+    def test_a_dead_replica_is_skipped_but_a_ready_one_never_is(self, tmp_path):
+        # One container per entry: passive failure marking skips a dead primary, and each replica is listed
+        # again as a backup that is never skipped, for when both primaries are.
+        env = compose_gateway_env()
+        rendered = check_renders_and_passes_nginx_t(env, tmp_path, resolve=False)
         for name, lines in upstream_servers(rendered).items():
-            assert all(re.search(r"\bmax_fails=[1-9]", line) for line in lines), (name, lines)
+            primaries = [line for line in lines if " backup " not in line]
+            backups = [line for line in lines if " backup " in line]
+            replicas = [env[f"{name.upper()}_UPSTREAM_{index}"] for index in (1, 2)]
+            assert [line.split()[1] for line in primaries] == replicas, (name, lines)
+            assert [line.split()[1] for line in backups] == replicas, (name, lines)
+            assert all(re.search(r"\bmax_fails=[1-9]", line) for line in primaries), (name, lines)
+            assert all(re.search(r"\bmax_fails=0\b", line) for line in backups), (name, lines)
 
 
 class TestKubernetes:
@@ -152,7 +160,6 @@ class TestKubernetes:
         servers = upstream_servers(text)
         assert set(servers) == {"auth", "product", "order"}
         for name, lines in servers.items():
-            assert len(lines) == 2
             assert all(re.search(r"\bmax_fails=0\b", line) for line in lines), (name, lines)
 
     def test_the_gateway_listens_where_its_probes_and_service_point(self):

@@ -4,12 +4,16 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 
+from fleet.topology import SERVICES
 from fleet.waiting import wait_until
 from tests.support.fleet import RunningFleet
+from tests.support.users import Account, login, signed_up
 
 STREAM_THREADS = 4
 
@@ -111,6 +115,63 @@ class TestAuthReplicaKilledMidStream:
         ]
         assert retried, "no request was retried on the other replica after the kill"
         assert stream.done > 80
+
+
+class TestBothReplicasDieInTurn:
+    """Two deaths in a row: one replica is killed and comes back, and its partner is killed the moment it is
+    ready, while the gateway may still be skipping the first for having failed. A ready replica must serve."""
+
+    @pytest.mark.parametrize("service", [service.name for service in SERVICES])
+    def test_no_read_fails_when_the_partner_dies_as_soon_as_one_is_back(
+        self, service: str, fleet: RunningFleet, gateway: httpx.Client
+    ):
+        paths = reads_of(service, gateway, fleet)
+        stream = Stream(
+            calls=[partial(get, path=path, headers=headers) for path, headers in paths.items()],
+            expected=dict.fromkeys(paths, 200),
+            url=fleet.gateway_url,
+        )
+        first, second = f"{service}-1", f"{service}-2"
+        stream.start()
+        try:
+            stream.wait_for(40)
+            fleet.wait_restarted(first, fleet.kill(first))
+            served_before = stream.done
+            old_pid = fleet.kill(second)  # at once: no waiting for the gateway to take the first back
+            fleet.wait_restarted(second, old_pid)
+            served_while_down = stream.done - served_before
+            stream.wait_for(40)
+        finally:
+            stream.stop()
+
+        assert stream.failures == [], stream.failures[:10]
+        assert served_while_down > 0, "the stream stalled while the second replica was down"
+
+
+def get(client: httpx.Client, *, path: str, headers: dict[str, str]) -> httpx.Response:
+    return client.get(path, headers=headers)
+
+
+def reads_of(service: str, gateway: httpx.Client, fleet: RunningFleet) -> dict[str, dict[str, str]]:
+    """GETs that only `service` answers, each with the headers it needs: path -> headers."""
+    user = signed_up(gateway)
+    if service == "auth":
+        return {"/api/v0/auth/.well-known/jwks.json": {}, "/api/v0/auth/me": user.headers}
+    admin = login(gateway, Account(id=0, email=fleet.admin_email, password=fleet.admin_password))
+    created = gateway.post(
+        "/api/v0/products",
+        json={"name": "failover lamp", "description": "", "price": "1.00", "stock": 5},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    product_id = created.json()["id"]
+    if service == "product":
+        return {"/api/v0/products": {}, f"/api/v0/products/{product_id}": {}}
+    order = gateway.post(
+        "/api/v0/orders", json={"items": [{"product_id": product_id, "quantity": 1}]}, headers=user.headers
+    )
+    assert order.status_code == 201, order.text
+    return {"/api/v0/orders": user.headers, f"/api/v0/orders/{order.json()['id']}": user.headers}
 
 
 class TestSupervisor:

@@ -179,7 +179,7 @@ class TestProductServiceOutage:
         fleet.stop_program("product-2")
         try:
             answers = []
-            for n in range(12):  # far more than max_fails=2 per replica within fail_timeout
+            for n in range(12):  # far more than max_fails per replica within fail_timeout
                 answers.append(api.post(ORDERS, json=order_body(item["id"]), headers=user.headers))
                 answers.append(api.get(ORDERS, headers=user.headers))
                 answers.append(
