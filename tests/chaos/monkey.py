@@ -1,6 +1,7 @@
-"""The chaos: one replica SIGKILLed every few seconds, never a service's last, and once both product replicas
-frozen together (SIGSTOP, then SIGCONT), with placements sent all through the freeze. Each kill's
-replacement is timed from the kill to its first 200 on /readyz: the window in which a second death hurts."""
+"""The chaos: one replica SIGKILLed every few seconds whenever the other replica of its service answers
+/readyz, however recently that one came back, and once both product replicas frozen together (SIGSTOP, then
+SIGCONT), with placements sent all through the freeze. Each kill's replacement is timed from the kill to its
+first 200 on /readyz: the window in which a second death of the same service costs requests."""
 
 import random
 import threading
@@ -14,9 +15,6 @@ from fleet.waiting import FleetError, answers, wait_until
 from tests.chaos.journal import Journal, Kill, now
 from tests.support.fleet import RunningFleet
 
-# nginx skips a replica it failed to reach for fail_timeout (5 s) after it is back. A replica is "the
-# service's last" until its partner has been ready that long, and then some.
-PARTNER_SETTLE_SECONDS = 6.0
 RESTART_TIMEOUT_SECONDS = 60.0
 PRODUCT_REPLICAS = ("product-1", "product-2")
 
@@ -46,12 +44,13 @@ class Monkey:
         self._stall_at = stall_at
         self._stall_done = stall_seconds <= 0
         self._on_stall = on_stall
-        started = now() - PARTNER_SETTLE_SECONDS  # the fleet was ready before the drill began
-        self._ready_since: dict[str, float | None] = dict.fromkeys(replica_names(), started)
+        # Whether each replica has answered /readyz since its last kill (the fleet was ready before the drill).
+        self._up = dict.fromkeys(replica_names(), True)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monkey", daemon=True)
         self._watchers: list[threading.Thread] = []
+        self._probe = httpx.Client(timeout=1.0)
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -63,6 +62,7 @@ class Monkey:
         self._thread.join(timeout=RESTART_TIMEOUT_SECONDS)
         for watcher in self._watchers:
             watcher.join(timeout=RESTART_TIMEOUT_SECONDS)
+        self._probe.close()
 
     def _run(self) -> None:
         try:
@@ -76,23 +76,24 @@ class Monkey:
         except BaseException as exc:  # reported by the verdict: a drill whose chaos broke proves nothing
             self.error = exc
 
-    def _settled(self, program: str, moment: float) -> bool:
+    def _is_up(self, program: str) -> bool:
         with self._lock:
-            since = self._ready_since[program]
-        return since is not None and moment - since >= PARTNER_SETTLE_SECONDS
+            return self._up[program]
+
+    def _ready_now(self, program: str) -> bool:
+        """The replica answers /readyz at this moment: it can serve, so it must."""
+        return self._is_up(program) and answers(self._probe, f"{self._fleet.replica_url(program)}/readyz")
 
     def _pick(self) -> str | None:
-        moment = now()
-        candidates = [
-            program
-            for program in replica_names()
-            if self._settled(program, moment) and self._settled(partner(program), moment)
-        ]
-        return self._rng.choice(candidates) if candidates else None
+        """A replica that is up, chosen at random among those whose partner is ready right now. The victim
+        itself must be up, so the supervisor never sees a start that failed and gives up on the program."""
+        candidates = [program for program in replica_names() if self._is_up(program)]
+        self._rng.shuffle(candidates)
+        return next((program for program in candidates if self._ready_now(partner(program))), None)
 
     def _kill(self, program: str) -> None:
         with self._lock:
-            self._ready_since[program] = None
+            self._up[program] = False
         old_pid = self._fleet.kill(program)
         index = self._journal.killed(Kill(program, now()))
         watcher = threading.Thread(target=self._watch, args=(program, old_pid, index), daemon=True)
@@ -118,17 +119,16 @@ class Monkey:
             except FleetError as exc:
                 self.error = exc
                 return
-        ready = now()
-        self._journal.restarted(index, spawned[0] - killed_at, ready - killed_at)
+        self._journal.restarted(index, spawned[0] - killed_at, now() - killed_at)
         with self._lock:
-            self._ready_since[program] = ready
+            self._up[program] = True
 
     def _stall(self) -> None:
         """Freeze both product replicas at once, as a stuck dependency would be, then let them go."""
         wait_until(
-            lambda: all(self._settled(program, now()) for program in PRODUCT_REPLICAS),
+            lambda: all(self._ready_now(program) for program in PRODUCT_REPLICAS),
             timeout=RESTART_TIMEOUT_SECONDS,
-            what="both product replicas to be settled before the stall",
+            what="both product replicas to be ready before the stall",
         )
         for program in PRODUCT_REPLICAS:
             self._fleet.kill(program, "STOP")
