@@ -19,7 +19,11 @@
 #   TRUSTED_PROXIES ("")           comma-separated CIDRs whose X-Forwarded-For is believed
 #   NGINX_TEMP_DIR (/tmp/nginx)    the only place nginx writes (pid, temp files); created if missing
 #   NGINX_WORKER_PROCESSES (auto)
-#   UPSTREAM_CONNECT_TIMEOUT (2s), UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
+#   UPSTREAM_CONNECT_TIMEOUT (300ms)  a connect that has not completed by then goes to the other replica. A
+#                                  live replica's kernel completes it in well under a millisecond; a killed
+#                                  container's address drops the SYN while its network is rebuilt, and the
+#                                  retransmission would come only after 1 s (make compose-test measures it)
+#   UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
 #   UPSTREAM_MAX_FAILS (1), UPSTREAM_FAIL_TIMEOUT (2s)  a replica nginx failed to reach that often within
 #                                  that time is skipped for that long (about a restart's length), unless its
 #                                  partner is skipped too; 0 = never skipped. A service whose two entries are
@@ -67,7 +71,7 @@ duration() {
 : "${TRUSTED_PROXIES:=}"
 : "${NGINX_TEMP_DIR:=/tmp/nginx}"
 : "${NGINX_WORKER_PROCESSES:=auto}"
-: "${UPSTREAM_CONNECT_TIMEOUT:=2s}"
+: "${UPSTREAM_CONNECT_TIMEOUT:=300ms}"
 : "${UPSTREAM_READ_TIMEOUT:=60s}"
 : "${UPSTREAM_RETRY_TIMEOUT:=15s}"
 : "${UPSTREAM_MAX_FAILS:=1}"

@@ -3,12 +3,10 @@ restock through the compose gateway while one product and one order container ar
 fail, every write must settle by resending it, the stock invariant must hold exactly, and both containers
 must come back, restarted by their restart policy, and healthy.
 
-The kill is a crash: SIGKILL to the container's PID 1 from the host. `docker kill` would be the operator
-stopping it, which the engine honours by not restarting it (restart: unless-stopped)."""
+The kill is a crash: SIGKILL to the container's PID 1 from the host (Compose.crash)."""
 
 import os
 import random
-import signal
 import threading
 
 import httpx
@@ -19,7 +17,7 @@ from tests.chaos.drill import SETTLE_SECONDS, facts_of, stock_products, wait_set
 from tests.chaos.journal import Journal, Kill, now
 from tests.chaos.shoppers import Ledger, Shopper
 from tests.chaos.verdict import judge
-from tests.compose.project import GATEWAY_URL, Compose
+from tests.compose.project import GATEWAY_URL, Compose, Container
 from tests.support.users import Account, signed_up
 
 SECONDS = float(os.environ.get("COMPOSE_DRILL_SECONDS", "40"))
@@ -31,26 +29,31 @@ RESTART_TIMEOUT_SECONDS = 90.0
 
 
 def crash(compose: Compose, service: str, journal: Journal) -> None:
-    """SIGKILL the container's PID 1, then time its restart: to a new process, and to its first 200 on /readyz;
-    then wait for the engine to call it healthy again."""
-    before = compose.container(service)
-    os.kill(int(before.state["Pid"]), signal.SIGKILL)
+    """Crash the container, then time its restart: to a new process, and to its first 200 on /readyz; then
+    wait for the engine to call it healthy again."""
+    before = compose.crash(service)
     index = journal.killed(Kill(service, now()))
     killed_at = journal.kills[index].at
+    spawned, ready = wait_back(compose, before)
+    journal.restarted(index, spawned - killed_at, ready - killed_at)
+    compose.wait_healthy(service, timeout=RESTART_TIMEOUT_SECONDS)
+
+
+def wait_back(compose: Compose, before: Container) -> tuple[float, float]:
+    """Until the crashed container runs again and answers /readyz; when it ran, and when it answered."""
     spawned: list[float] = []
 
     def back(client: httpx.Client) -> bool:
-        current = compose.container(service)
+        current = compose.restarted(before)
+        if current is None:
+            return False
         if not spawned:
-            if current.facts["RestartCount"] == before.facts["RestartCount"] or not current.state["Running"]:
-                return False
             spawned.append(now())
         return answers(client, f"http://{current.address}:8000/readyz")
 
     with httpx.Client(timeout=1.0) as client:
-        wait_until(lambda: back(client), timeout=RESTART_TIMEOUT_SECONDS, interval=0.1, what=f"{service} back")
-    journal.restarted(index, spawned[0] - killed_at, now() - killed_at)
-    compose.wait_healthy(service, timeout=RESTART_TIMEOUT_SECONDS)
+        wait_until(lambda: back(client), timeout=RESTART_TIMEOUT_SECONDS, interval=0.1, what=f"{before.service} back")
+    return spawned[0], now()
 
 
 def test_clients_notice_nothing_while_containers_die(

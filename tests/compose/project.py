@@ -4,6 +4,7 @@ says about its containers. Shared by the driver (`python -m tests.compose`) and 
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from fleet.logs import json_records
 from fleet.waiting import FleetError, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +142,24 @@ class Compose:
     def wait_healthy(self, service: str, *, timeout: float = 120) -> Container:
         wait_until(lambda: self.container(service).health == "healthy", timeout=timeout, what=f"{service} healthy")
         return self.container(service)
+
+    def crash(self, service: str) -> Container:
+        """SIGKILL the container's PID 1 from the host, as a crash would; the container as it was. (`docker
+        kill` would be the operator stopping it, which restart: unless-stopped honours by not restarting.)"""
+        before = self.container(service)
+        os.kill(int(before.state["Pid"]), signal.SIGKILL)
+        return before
+
+    def restarted(self, before: Container) -> Container | None:
+        """The container once its restart policy has started it again after `before`, else None."""
+        current = self.container(before.service)
+        restarts = current.facts["RestartCount"] != before.facts["RestartCount"]
+        return current if restarts and current.state["Running"] else None
+
+    def gateway_records(self, *, since: str) -> list[dict[str, Any]]:
+        """The gateway's JSON access log lines written since `since` (an RFC 3339 time)."""
+        logs = self.run("logs", "--no-color", "--no-log-prefix", "--since", since, "gateway", capture=True).stdout
+        return json_records(logs)
 
     def sql(self, query: str, *, database: str = "") -> list[list[str]]:
         """Rows of `query`, run as root by the database container's own client (the image's, MySQL or MariaDB)."""

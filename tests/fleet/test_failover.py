@@ -1,10 +1,6 @@
 """A replica dies under load: the gateway hides it from clients and the supervisor brings it back."""
 
-import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -13,59 +9,8 @@ import pytest
 from fleet.topology import SERVICES
 from fleet.waiting import wait_until
 from tests.support.fleet import RunningFleet
+from tests.support.streams import Stream
 from tests.support.users import Account, login, signed_up
-
-STREAM_THREADS = 4
-
-
-@dataclass
-class Stream:
-    """Requests flowing through the gateway from several threads until stopped; every failure is kept."""
-
-    calls: list[Callable[[httpx.Client], httpx.Response]]
-    expected: dict[str, int]
-    url: str
-    done: int = 0
-    failures: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        for index in range(STREAM_THREADS):
-            thread = threading.Thread(target=self._run, args=(index,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-            assert not thread.is_alive(), "a stream thread is stuck"
-
-    def _run(self, offset: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=15.0) as client:
-            turn = offset
-            while not self._stop.is_set():
-                call = self.calls[turn % len(self.calls)]
-                turn += 1
-                try:
-                    response = call(client)
-                    outcome = None
-                    want = self.expected[response.request.url.path]
-                    if response.status_code != want:
-                        outcome = f"{response.request.method} {response.request.url.path}: {response.status_code}"
-                except httpx.HTTPError as exc:
-                    outcome = f"{type(exc).__name__}: {exc}"
-                with self._lock:
-                    self.done += 1
-                    if outcome:
-                        self.failures.append(outcome)
-
-    def wait_for(self, count: int, *, timeout: float = 60.0) -> None:
-        """Until `count` more requests have completed."""
-        target = self.done + count
-        wait_until(lambda: self.done >= target, timeout=timeout, what=f"{count} more requests to complete")
 
 
 def register_and_login(client: httpx.Client) -> tuple[str, str]:
@@ -125,12 +70,7 @@ class TestBothReplicasDieInTurn:
     def test_no_read_fails_when_the_partner_dies_as_soon_as_one_is_back(
         self, service: str, fleet: RunningFleet, gateway: httpx.Client
     ):
-        paths = reads_of(service, gateway, fleet)
-        stream = Stream(
-            calls=[partial(get, path=path, headers=headers) for path, headers in paths.items()],
-            expected=dict.fromkeys(paths, 200),
-            url=fleet.gateway_url,
-        )
+        stream = Stream.of_reads(fleet.gateway_url, reads_of(service, gateway, fleet))
         first, second = f"{service}-1", f"{service}-2"
         stream.start()
         try:
@@ -146,10 +86,6 @@ class TestBothReplicasDieInTurn:
 
         assert stream.failures == [], stream.failures[:10]
         assert served_while_down > 0, "the stream stalled while the second replica was down"
-
-
-def get(client: httpx.Client, *, path: str, headers: dict[str, str]) -> httpx.Response:
-    return client.get(path, headers=headers)
 
 
 def reads_of(service: str, gateway: httpx.Client, fleet: RunningFleet) -> dict[str, dict[str, str]]:
