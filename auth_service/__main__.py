@@ -1,3 +1,7 @@
+import gc
+
+gc.disable()  # for the start only: service_kit.server switches it back on once the replica serves
+
 import asyncio
 from functools import partial
 

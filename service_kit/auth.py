@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from service_kit.errors import DependencyUnavailable, Forbidden, Unauthorized
 from service_kit.metrics import dependency_call
+from service_kit.outbound import tls_verification
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "access"
@@ -95,7 +96,9 @@ class JwksKeys:
         keyless_retry_seconds: float = 1.0,
     ) -> None:
         self._url = url
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(2.0, connect=1.0), verify=tls_verification(url)
+        )
         self._min_refresh = min_refresh_seconds
         self._keyless_retry = keyless_retry_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}

@@ -24,6 +24,7 @@ from order_service.exceptions import (
 )
 from service_kit.auth import SERVICE_TOKEN_HEADER
 from service_kit.metrics import dependency_call
+from service_kit.outbound import tls_verification
 from service_kit.tracing import propagation_headers
 
 log = structlog.get_logger(__name__)
@@ -84,6 +85,7 @@ class ProductClient:
             headers={SERVICE_TOKEN_HEADER: service_token},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            verify=tls_verification(base_url),
             transport=transport,
         )
 
