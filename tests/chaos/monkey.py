@@ -44,7 +44,8 @@ class Monkey:
         self._stall_at = stall_at
         self._stall_done = stall_seconds <= 0
         self._on_stall = on_stall
-        # Whether each replica has answered /readyz since its last kill (the fleet was ready before the drill).
+        # Whether each replica is up again since its last kill: ready, and started in its supervisor's eyes (the
+        # fleet was up before the drill).
         self._up = dict.fromkeys(replica_names(), True)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -85,8 +86,7 @@ class Monkey:
         return self._is_up(program) and answers(self._probe, f"{self._fleet.replica_url(program)}/readyz")
 
     def _pick(self) -> str | None:
-        """A replica that is up, chosen at random among those whose partner is ready right now. The victim
-        itself must be up, so the supervisor never sees a start that failed and gives up on the program."""
+        """A replica that is up, chosen at random among those whose partner is ready right now."""
         candidates = [program for program in replica_names() if self._is_up(program)]
         self._rng.shuffle(candidates)
         return next((program for program in candidates if self._ready_now(partner(program))), None)
@@ -113,13 +113,19 @@ class Monkey:
                 spawned.append(now())
             return answers(client, url)
 
+        def started() -> bool:
+            return self._fleet.supervisor.state(program) == "RUNNING"
+
         with httpx.Client(timeout=1.0) as client:
             try:
                 wait_until(back, timeout=RESTART_TIMEOUT_SECONDS, interval=0.02, what=f"{program} to come back")
+                self._journal.restarted(index, spawned[0] - killed_at, now() - killed_at)
+                # A program that dies within startsecs (1 s) of its start is one the supervisor failed to start,
+                # and it waits longer each time before the next try: the drill crashes running replicas.
+                wait_until(started, timeout=RESTART_TIMEOUT_SECONDS, what=f"the supervisor to call {program} started")
             except FleetError as exc:
                 self.error = exc
                 return
-        self._journal.restarted(index, spawned[0] - killed_at, now() - killed_at)
         with self._lock:
             self._up[program] = True
 

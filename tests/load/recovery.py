@@ -43,4 +43,8 @@ def _one_kill(fleet: RunningFleet, client: httpx.Client, program: str) -> tuple[
     wait_until(lambda: fleet.pid(program) not in (0, old_pid), timeout=60, interval=0.01, what=f"{program} respawned")
     spawned = time.monotonic() - killed
     wait_until(lambda: answers(client, url), timeout=60, interval=0.01, what=f"{program} ready")
-    return spawned, time.monotonic() - killed
+    ready = time.monotonic() - killed
+    # The next kill must find it started in its supervisor's eyes (up for startsecs): one that dies sooner is a
+    # start that failed, which the supervisor retries only after a growing pause.
+    wait_until(lambda: fleet.supervisor.state(program) == "RUNNING", timeout=60, what=f"{program} started")
+    return spawned, ready
