@@ -17,6 +17,9 @@ DEPENDS_ON = {
     RESTOCK: {"product"},
 }
 STALL_ANSWER_SECONDS = 2.0
+# How long the gateway skips a replica it failed to reach (UPSTREAM_FAIL_TIMEOUT): a kill this soon after the
+# other replica of its service came back is the second of two deaths in a row.
+SKIPPED_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -185,4 +188,17 @@ def _describe(verdict: Verdict, journal: Journal, ledger: Ledger) -> None:
             if ready
             else "never back"
         )
-        verdict.notes.append(f"{service}: {len(kills)} killed; {spread}")
+        in_a_row = _in_a_row(kills)
+        verdict.notes.append(
+            f"{service}: {len(kills)} killed, {in_a_row} within {SKIPPED_SECONDS:.0f} s of the other's return; {spread}"
+        )
+
+
+def _in_a_row(kills: list[Kill]) -> int:
+    """Kills of a replica that came less than SKIPPED_SECONDS after the other replica of its service was ready
+    again (`kills` are one service's)."""
+    returns = [(kill.program, kill.at + kill.ready_after) for kill in kills if kill.ready_after is not None]
+    return sum(
+        any(program != kill.program and 0 <= kill.at - back < SKIPPED_SECONDS for program, back in returns)
+        for kill in kills
+    )
