@@ -60,6 +60,13 @@ class _TryAgain(ProductUnavailable):
     """No replica took the request (refused connection, 502/503/504): another attempt may find one."""
 
 
+# The replica was gone, or went while we spoke to it: refused, not taken in time, reset or closed under the
+# request (a kept-alive connection to a replica killed a moment ago). Another attempt may reach a live one, and
+# a repeat is safe: reserve and release are idempotent by order id. A read timeout is not here: a slow product
+# service is not helped by more calls.
+_CONNECTION_LOST = (httpx.NetworkError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+
+
 class ProductClient:
     def __init__(
         self,
@@ -168,7 +175,7 @@ class ProductClient:
                     timeout=httpx.Timeout(min(timeout.read or budget, budget), connect=timeout.connect),
                 )
                 call.answered(response.status_code)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+        except _CONNECTION_LOST as exc:
             log.warning("product_service_unreachable", path=path, error=type(exc).__name__)
             raise _TryAgain() from exc
         except httpx.HTTPError as exc:

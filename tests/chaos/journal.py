@@ -2,7 +2,8 @@
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 # A write's kind: what a shopper meant by it.
 ORDER, REPLAY, CANCEL, RESTOCK = "order", "replay", "cancel", "restock"
@@ -49,10 +50,18 @@ class Write:
 
 @dataclass(frozen=True, slots=True)
 class Kill:
+    """One SIGKILL. Dying takes a moment: the replica is gone (its sockets closed) only `gone_after` it."""
+
     program: str
     at: float
+    gone_after: float | None = None  # seconds from the signal until the process had exited
     spawned_after: float | None = None  # seconds from the kill until the supervisor had started a replacement
     ready_after: float | None = None  # seconds from the kill until its replacement answered /readyz
+
+    @property
+    def over(self) -> float:
+        """When the killed process was gone (the moment of the signal if that was never seen)."""
+        return self.at + (self.gone_after or 0.0)
 
 
 @dataclass
@@ -87,11 +96,31 @@ class Journal:
             self.kills.append(kill)
             return len(self.kills) - 1
 
+    def gone(self, index: int, gone_after: float) -> None:
+        with self._lock:
+            self.kills[index] = replace(self.kills[index], gone_after=gone_after)
+
     def restarted(self, index: int, spawned_after: float, ready_after: float) -> None:
         with self._lock:
-            kill = self.kills[index]
-            self.kills[index] = Kill(kill.program, kill.at, spawned_after, ready_after)
+            self.kills[index] = replace(self.kills[index], spawned_after=spawned_after, ready_after=ready_after)
 
 
 def now() -> float:
     return time.monotonic()
+
+
+def wait_gone(pid: int, *, timeout: float = 10.0) -> None:
+    """Until the process has exited (a zombie has: its sockets are closed), polled as tightly as a thread can."""
+    deadline = now() + timeout
+    while not _exited(pid):
+        if now() >= deadline:
+            raise TimeoutError(f"process {pid} still running {timeout:.0f} s after SIGKILL")
+        time.sleep(0.001)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")

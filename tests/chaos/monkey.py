@@ -12,7 +12,7 @@ import httpx
 
 from fleet.topology import replica_names
 from fleet.waiting import FleetError, answers, wait_until
-from tests.chaos.journal import Journal, Kill, now
+from tests.chaos.journal import Journal, Kill, now, wait_gone
 from tests.support.fleet import RunningFleet
 
 RESTART_TIMEOUT_SECONDS = 60.0
@@ -96,6 +96,8 @@ class Monkey:
             self._up[program] = False
         old_pid = self._fleet.kill(program)
         index = self._journal.killed(Kill(program, now()))
+        wait_gone(old_pid)
+        self._journal.gone(index, now() - self._journal.kills[index].at)
         watcher = threading.Thread(target=self._watch, args=(program, old_pid, index), daemon=True)
         watcher.start()
         self._watchers.append(watcher)

@@ -55,11 +55,12 @@ class Verdict:
 
 
 def _overlaps_kill(call: Call, kind: str, journal: Journal) -> bool:
-    """Whether a kill of a service the call depends on happened while the call was in flight. A call begun
-    after the kill, however soon, meets a replica that is already dead, which the gateway and the order
-    service's product client must find out by themselves."""
+    """Whether a replica of a service the call depends on died while the call was in flight: between the
+    signal and the moment the process was gone (its sockets closed), which takes a few milliseconds. A call
+    begun once it was gone, however soon, meets a dead replica, which the gateway and the order service's
+    product client must find out by themselves."""
     return any(
-        call.started <= kill.at <= call.ended and kill.program.rsplit("-", 1)[0] in DEPENDS_ON[kind]
+        call.started <= kill.over and kill.at <= call.ended and kill.program.rsplit("-", 1)[0] in DEPENDS_ON[kind]
         for kill in journal.kills
     )
 
@@ -70,7 +71,12 @@ def _in_stall(call: Call, journal: Journal) -> bool:
 
 def _timing(call: Call, journal: Journal) -> str:
     nearest = min(journal.kills, key=lambda kill: abs(kill.at - call.started), default=None)
-    near = f", nearest kill {nearest.program} at {nearest.at - call.started:+.3f} s" if nearest else ""
+    near = (
+        f", nearest kill {nearest.program} at {nearest.at - call.started:+.3f} s "
+        f"(gone at {nearest.over - call.started:+.3f} s)"
+        if nearest
+        else ""
+    )
     return f" after {call.seconds:.3f} s{near}"
 
 
@@ -182,9 +188,11 @@ def _describe(verdict: Verdict, journal: Journal, ledger: Ledger) -> None:
     for service, kills in sorted(by_service.items()):
         ready = [kill.ready_after for kill in kills if kill.ready_after is not None]
         spawned = [kill.spawned_after for kill in kills if kill.spawned_after is not None]
+        gone = [kill.gone_after for kill in kills if kill.gone_after is not None]
         spread = (
             f"kill -> ready median {statistics.median(ready):.2f} s, max {max(ready):.2f} s "
-            f"(-> respawned median {statistics.median(spawned):.2f} s)"
+            f"(-> gone median {statistics.median(gone) * 1000:.0f} ms, max {max(gone) * 1000:.0f} ms; "
+            f"-> respawned median {statistics.median(spawned):.2f} s)"
             if ready
             else "never back"
         )

@@ -14,7 +14,7 @@ import pytest
 
 from fleet.waiting import FleetError, answers, wait_until
 from tests.chaos.drill import SETTLE_SECONDS, facts_of, stock_products, wait_settled
-from tests.chaos.journal import Journal, Kill, now
+from tests.chaos.journal import Journal, Kill, now, wait_gone
 from tests.chaos.shoppers import Ledger, Shopper
 from tests.chaos.verdict import judge
 from tests.compose.project import GATEWAY_URL, Compose, Container
@@ -34,6 +34,8 @@ def crash(compose: Compose, service: str, journal: Journal) -> None:
     before = compose.crash(service)
     index = journal.killed(Kill(service, now()))
     killed_at = journal.kills[index].at
+    wait_gone(int(before.state["Pid"]))
+    journal.gone(index, now() - killed_at)
     spawned, ready = wait_back(compose, before)
     journal.restarted(index, spawned - killed_at, ready - killed_at)
     compose.wait_healthy(service, timeout=RESTART_TIMEOUT_SECONDS)

@@ -107,12 +107,12 @@ class TestReserve:
         assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
 
     def test_connections_to_a_dead_replica_are_retried_until_a_live_one_answers(self):
-        # Four dropped or refused connections (the dead replica picked again and again), then the live one.
+        # Four connections refused, dropped or reset (the dead replica picked again and again), then the live one.
         failures: list[Exception] = [
             httpx.RemoteProtocolError("Server disconnected"),
             httpx.ConnectError("refused"),
-            httpx.RemoteProtocolError("Server disconnected"),
-            httpx.ConnectError("refused"),
+            httpx.ReadError("Connection reset by peer"),  # the request reached a replica that was dying
+            httpx.WriteError("Broken pipe"),
         ]
 
         def handler(request):
