@@ -149,9 +149,11 @@ async def return_stock(session: AsyncSession, *, product_id: int, quantity: int)
     return await rows_matched(session, statement) == 1
 
 
-async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation | None:
-    """The order's reservation with its lines, as committed now."""
-    return (await session.scalars(_RESERVATION_OF, {"order_id": order_id})).one_or_none()
+async def get_reservation(session: AsyncSession, *, order_id: int, lock: bool = False) -> StockReservation | None:
+    """The order's reservation with its lines, as committed now; with `lock`, its row locked until the commit
+    (a reservation another transaction is inserting is waited for, then read)."""
+    statement = _RESERVATION_OF.with_for_update() if lock else _RESERVATION_OF
+    return (await session.scalars(statement, {"order_id": order_id})).one_or_none()
 
 
 async def create_reservation(
@@ -178,14 +180,3 @@ async def record_line(session: AsyncSession, *, reservation_id: int, product_id:
 async def reservation_value(session: AsyncSession, *, reservation_id: int) -> Decimal:
     """What the reservation's lines are worth at the prices they recorded."""
     return Decimal((await session.execute(_VALUE_OF, {"reservation_id": reservation_id})).scalar_one())
-
-
-async def mark_released(session: AsyncSession, *, order_id: int, now: datetime) -> bool:
-    """Mark the order's reservation released if it is still held; False if it is not (or does not exist)."""
-    statement = (
-        sql_update(StockReservation)
-        .where(StockReservation.order_id == order_id, StockReservation.released_at.is_(None))
-        .values(released_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return await rows_matched(session, statement) == 1

@@ -137,20 +137,25 @@ async def release(session: AsyncSession, *, order_id: int) -> StockReservation:
     """Give the order's stock back, exactly once however often this is called (each line bumps its product's
     version). For an order with no reservation it records a released, empty one, so a reservation arriving
     later (a retry, a delayed request) finds it and takes nothing. Run it with `retry_duplicates`, like
-    `reserve`: a release racing the order's first reservation repeats, and finds it."""
+    `reserve`: a release racing the order's first reservation repeats, and finds it.
+
+    It decides on one locking read of the reservation: one being inserted is waited for, and what is held is
+    released. (Deciding on an UPDATE that matched nothing and then reading again answered "released before"
+    for a reservation committed in between, which kept its stock for good.)"""
     now = utcnow()
-    if await repository.mark_released(session, order_id=order_id, now=now):
-        reservation = await get_reservation(session, order_id=order_id)
-        for line in sorted(reservation.lines, key=lambda line: line.product_id):
-            if not await repository.return_stock(session, product_id=line.product_id, quantity=line.quantity):
-                log.info("released_stock_of_deleted_product", order_id=order_id, product_id=line.product_id)
-        log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
-        return reservation
-    existing = await repository.get_reservation(session, order_id=order_id)
-    if existing is not None:
-        return existing  # released before
-    log.info("released_before_reserved", order_id=order_id)
-    return await repository.create_reservation(session, order_id=order_id, released_at=now)
+    reservation = await repository.get_reservation(session, order_id=order_id, lock=True)
+    if reservation is None:
+        log.info("released_before_reserved", order_id=order_id)
+        return await repository.create_reservation(session, order_id=order_id, released_at=now)
+    if reservation.released_at is not None:
+        return reservation  # released before
+    reservation.released_at = now
+    for line in sorted(reservation.lines, key=lambda line: line.product_id):
+        if not await repository.return_stock(session, product_id=line.product_id, quantity=line.quantity):
+            log.info("released_stock_of_deleted_product", order_id=order_id, product_id=line.product_id)
+    await session.flush()
+    log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
+    return reservation
 
 
 async def _take_line(session: AsyncSession, *, reservation_id: int, product_id: int, quantity: int) -> None:

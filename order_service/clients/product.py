@@ -108,8 +108,13 @@ class ProductClient:
         return _reservation(await self._call("POST", "/internal/reservations", json=body))
 
     async def release(self, order_id: int) -> None:
-        """Give back whatever the order holds, exactly once however often it is called."""
-        await self._call("POST", f"/internal/reservations/{order_id}/release")
+        """Give back whatever the order holds, exactly once however often it is called. Delivered only when the
+        answer says `released`: anything else (an older product replica's answer to a release that raced the
+        reserve) raises ProductUnavailable, and the release stays owed."""
+        answer = await self._call("POST", f"/internal/reservations/{order_id}/release")
+        if answer.get("status") != "released":
+            log.error("release_not_confirmed", order_id=order_id, status=answer.get("status"))
+            raise ProductUnavailable()
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -242,3 +242,13 @@ class TestBulkhead:
     def test_an_error_the_product_service_answers_is_told_apart_from_silence(self):
         with pytest.raises(ProductFailed):
             run(client(lambda request: httpx.Response(500, json=envelope("internal_error"))).release(7))
+
+
+class TestRelease:
+    def test_a_release_is_delivered_when_the_answer_says_released(self):
+        run(client(lambda request: httpx.Response(200, json={**HELD, "status": "released"})).release(7))
+
+    def test_an_answer_that_still_holds_the_stock_is_not_a_delivered_release(self):
+        # What a product replica from before the release fix answered when a reserve committed under its release.
+        with pytest.raises(ProductUnavailable):
+            run(client(lambda request: httpx.Response(200, json=HELD)).release(7))
