@@ -57,7 +57,8 @@ _SLOT_POLL_SECONDS = 0.05
 
 
 class _TryAgain(ProductUnavailable):
-    """No replica took the request (refused connection, 502/503/504): another attempt may find one."""
+    """No replica answered (the connection was lost, see _CONNECTION_LOST, or 502/503/504): another attempt may
+    find one."""
 
 
 # The replica was gone, or went while we spoke to it: refused, not taken in time, reset or closed under the
