@@ -28,8 +28,13 @@ def nginx_binary() -> str:
 
 
 def nginx_command(conf: Path) -> list[str]:
-    """nginx in the foreground on `conf`, its early errors on stderr (before the config names error_log)."""
-    return [nginx_binary(), "-e", "stderr", "-c", str(conf), "-g", "daemon off;"]
+    """nginx in the foreground on `conf`, its early errors on stderr (before the config names error_log).
+
+    Started as root (CI, a root shell), nginx would run its workers as `nobody`, who cannot enter the
+    fleet's state directory to write the catalogue cache there; so the workers stay root. The images run
+    nginx unprivileged from the start."""
+    directives = "daemon off; user root;" if os.geteuid() == 0 else "daemon off;"
+    return [nginx_binary(), "-e", "stderr", "-c", str(conf), "-g", directives]
 
 
 def reap_orphaned_workers(pid_file: Path, *, timeout: float = 5.0) -> int:

@@ -24,6 +24,8 @@
 #                                  container's address drops the SYN while its network is rebuilt, and the
 #                                  retransmission would come only after 1 s (make compose-test measures it)
 #   UPSTREAM_READ_TIMEOUT (60s), UPSTREAM_RETRY_TIMEOUT (15s)
+#   CATALOGUE_CACHE_SECONDS (1)    anonymous reads of the catalogue are served from the gateway's cache for at
+#                                  most this long after a replica answered them; 0 = off
 #   UPSTREAM_MAX_FAILS (1), UPSTREAM_FAIL_TIMEOUT (2s)  a replica nginx failed to reach that often within
 #                                  that time is skipped for that long (about a restart's length), unless its
 #                                  partner is skipped too; 0 = never skipped. A service whose two entries are
@@ -76,6 +78,7 @@ duration() {
 : "${UPSTREAM_RETRY_TIMEOUT:=15s}"
 : "${UPSTREAM_MAX_FAILS:=1}"
 : "${UPSTREAM_FAIL_TIMEOUT:=2s}"
+: "${CATALOGUE_CACHE_SECONDS:=1}"
 
 whole_number GATEWAY_PORT "$GATEWAY_PORT"
 address INTERNAL_LISTEN "$INTERNAL_LISTEN"
@@ -90,6 +93,8 @@ duration UPSTREAM_READ_TIMEOUT "$UPSTREAM_READ_TIMEOUT"
 duration UPSTREAM_RETRY_TIMEOUT "$UPSTREAM_RETRY_TIMEOUT"
 whole_number UPSTREAM_MAX_FAILS "$UPSTREAM_MAX_FAILS"
 duration UPSTREAM_FAIL_TIMEOUT "$UPSTREAM_FAIL_TIMEOUT"
+whole_number CATALOGUE_CACHE_SECONDS "$CATALOGUE_CACHE_SECONDS"
+[ "$CATALOGUE_CACHE_SECONDS" -le 3600 ] || fail "CATALOGUE_CACHE_SECONDS must be at most 3600, got '$CATALOGUE_CACHE_SECONDS'"
 case $NGINX_WORKER_PROCESSES in
     auto) ;;
     *) whole_number NGINX_WORKER_PROCESSES "$NGINX_WORKER_PROCESSES" ;;
@@ -177,7 +182,7 @@ export GATEWAY_LISTEN GATEWAY_PORT INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_P
 export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
 export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER
 export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT UPSTREAM_FAIL_TIMEOUT
-export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS
+export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS CATALOGUE_CACHE_SECONDS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
 
 # Only these names are substituted; every other $word is nginx's own variable.
@@ -185,7 +190,7 @@ variables='${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR
 ${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
 ${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER}
 ${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}
-${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS}
+${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS} ${CATALOGUE_CACHE_SECONDS}
 ${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'
 
 # Written beside the target and moved into place, so a reader never sees half a file.

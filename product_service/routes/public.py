@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 from fastapi import Query, Response, status
 
 from product_service import metrics, preconditions, service
+from product_service.caching import STALENESS_NOTE, GatewayCacheSeconds, stamp_expiry
 from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
 from product_service.exceptions import ProductNotFound
 from product_service.models import Product
@@ -38,6 +39,7 @@ _STALE_NOTES = {
     status.HTTP_412_PRECONDITION_FAILED: "The If-Match version is stale; the current ETag is sent.",
     status.HTTP_428_PRECONDITION_REQUIRED: "Neither If-Match nor a body `version` was sent.",
 }
+LIST_SUMMARY = "Products in id order, a page at a time; products added while a client pages appear at the end."
 _WRITE = error_responses(
     Forbidden, ProductNotFound, VersionConflict, PreconditionFailed, PreconditionRequired, notes=_STALE_NOTES
 )
@@ -48,15 +50,17 @@ def _read(product: Product | ProductRow, response: Response) -> ProductRead:
     return ProductRead.model_validate(product)
 
 
-@open_router.get("", response_model=Page[ProductRead])
+@open_router.get("", response_model=Page[ProductRead], description=f"{LIST_SUMMARY}\n\n{STALENESS_NOTE}")
 async def list_products(
     database: DatabaseDep,
+    response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
+    gateway_cache_seconds: GatewayCacheSeconds = None,
 ) -> Page[ProductRead]:
-    """Products in id order, a page at a time; products added while a client pages appear at the end."""
     products, next_cursor = await database.read(partial(service.list, limit=limit, cursor=cursor, name_contains=q))
+    stamp_expiry(response, gateway_cache_seconds)
     # Validated as one page of plain dicts: one pass in pydantic's core, not one attribute lookup per field.
     page = {"items": [product._asdict() for product in products], "next_cursor": next_cursor}
     return Page[ProductRead].model_validate(page)
@@ -69,14 +73,21 @@ async def list_products(
         status.HTTP_304_NOT_MODIFIED: {"description": "If-None-Match names the current version."},
         **error_responses(ProductNotFound),
     },
+    description=f'The product, with `ETag: "<version>"`.\n\n{STALENESS_NOTE}',
 )
 async def get_product(
-    database: DatabaseDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch = None
+    database: DatabaseDep,
+    product_id: ProductId,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+    gateway_cache_seconds: GatewayCacheSeconds = None,
 ) -> ProductRead | Response:
-    """The product, with `ETag: "<version>"`."""
     product = await database.read(partial(service.get, product_id=product_id))
     if preconditions.not_modified(if_none_match, product.version):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
+        response = Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
+        stamp_expiry(response, gateway_cache_seconds)
+        return response
+    stamp_expiry(response, gateway_cache_seconds)
     return _read(product, response)
 
 

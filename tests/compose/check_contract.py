@@ -1,10 +1,15 @@
 """The contract's smoke tests through the compose gateway: what a user does first, end to end, on the images."""
 
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
-from tests.product_service.support import create_product, get_product, if_match
+from fleet.waiting import wait_until
+from tests.compose.project import Compose
+from tests.product_service.support import create_product, if_match
+from tests.support.clock import just_after_a_second_began
 from tests.support.users import AUTH, Account, bearer, signed_up
 
 PRODUCTS, ORDERS = "/api/v0/products", "/api/v0/orders"
@@ -24,6 +29,14 @@ def place(gateway: httpx.Client, user: Account, product_id: int, quantity: int) 
         json={"items": [{"product_id": product_id, "quantity": quantity}]},
         headers={**user.headers, "Idempotency-Key": uuid.uuid4().hex},
     )
+
+
+def current(gateway: httpx.Client, admin: Account, product_id: int) -> dict[str, Any]:
+    """The product as the database has it now: a read with Authorization never comes from the gateway's cache."""
+    response = gateway.get(f"{PRODUCTS}/{product_id}", headers=admin.headers)
+    assert response.status_code == 200, response.text
+    product: dict[str, Any] = response.json()
+    return product
 
 
 def test_register_login_refresh_and_me(gateway: httpx.Client) -> None:
@@ -52,10 +65,27 @@ def test_product_crud_with_if_match(gateway: httpx.Client, admin: Account) -> No
     assert (updated.json()["stock"], updated.json()["version"]) == (7, 2)
     stale = gateway.patch(path, json={"stock": 9}, headers={**admin.headers, **if_match(1)})
     assert_envelope(stale, 412, "precondition_failed")
-    assert get_product(gateway, product["id"])["stock"] == 7
+    assert current(gateway, admin, product["id"])["stock"] == 7
 
     assert gateway.delete(path, headers=admin.headers).status_code == 204
-    assert_envelope(gateway.get(path), 404, "not_found")
+    assert_envelope(gateway.get(path, headers=admin.headers), 404, "not_found")
+
+
+def test_anonymous_catalogue_reads_come_from_the_gateways_cache(
+    compose: Compose, gateway: httpx.Client, admin: Account
+) -> None:
+    product = create_product(gateway, admin.headers, stock=5)
+    path = f"{PRODUCTS}/{product['id']}"
+    since = datetime.now(UTC).isoformat()
+    just_after_a_second_began()
+    assert gateway.get(path).json() == gateway.get(path).json() == product
+
+    def verdicts() -> list[str]:
+        return [record["cache"] for record in compose.gateway_records(since=since) if record.get("uri") == path]
+
+    wait_until(lambda: len(verdicts()) >= 2, timeout=10, what="the gateway's log lines of both reads")
+    # The second came from the cache, which the read-only container keeps on its tmpfs.
+    assert verdicts() == ["MISS", "HIT"]
 
 
 def test_an_order_takes_stock_and_its_cancel_gives_it_back(gateway: httpx.Client, admin: Account) -> None:
@@ -65,12 +95,12 @@ def test_an_order_takes_stock_and_its_cancel_gives_it_back(gateway: httpx.Client
     assert placed.status_code == 201, placed.text
     order = placed.json()
     assert order["status"] == "confirmed"
-    assert get_product(gateway, product["id"])["stock"] == 7
+    assert current(gateway, admin, product["id"])["stock"] == 7
 
     cancelled = gateway.post(f"{ORDERS}/{order['id']}/cancel", headers=user.headers)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
-    assert get_product(gateway, product["id"])["stock"] == 10
+    assert current(gateway, admin, product["id"])["stock"] == 10
     listed = gateway.get(ORDERS, headers=user.headers).json()["items"]
     assert [(item["id"], item["status"]) for item in listed] == [(order["id"], "cancelled")]
 

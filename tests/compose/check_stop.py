@@ -64,7 +64,8 @@ def test_a_stopped_replica_finishes_its_request_and_exits_0(
     assert holder.wait(timeout=30) == 0
 
     assert finished.status_code == 200, finished.text
-    assert get_product(gateway, product["id"])["stock"] == 6
+    # Read with Authorization: always from the database, never from the gateway's catalogue cache.
+    assert get_product(gateway, product["id"], headers=admin.headers)["stock"] == 6
     state = compose.container("product-2").state
     assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 0, False)
     assert stopped_after < GRACE_SECONDS, f"stop took {stopped_after:.1f} s: it was killed, not stopped"

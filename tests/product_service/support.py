@@ -36,8 +36,8 @@ def create_product(api: Any, admin_headers: dict[str, str], **overrides: Any) ->
     return product
 
 
-def get_product(api: Any, product_id: int) -> dict[str, Any]:
-    response = api.get(f"{PRODUCTS}/{product_id}")
+def get_product(api: Any, product_id: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = api.get(f"{PRODUCTS}/{product_id}", headers=headers)
     assert response.status_code == 200, response.text
     product: dict[str, Any] = response.json()
     return product

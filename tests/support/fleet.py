@@ -85,7 +85,9 @@ def running_fleet(
 ) -> Iterator[RunningFleet]:
     """A started fleet, stopped (and its throwaway databases dropped) when the block ends.
 
-    Defaults: rate limits off (LOGIN_, REGISTER_ and API_RATE_LIMIT=0), the admin ADMIN_EMAIL/ADMIN_PASSWORD,
+    Defaults: rate limits off (LOGIN_, REGISTER_ and API_RATE_LIMIT=0), the catalogue cache off
+    (CATALOGUE_CACHE_SECONDS=0: tests read their own writes anonymously, and a drill must reach the
+    replicas; an extra gateway has it on, as the template does), the admin ADMIN_EMAIL/ADMIN_PASSWORD,
     on MariaDB a signing key file in `state_dir`; `env` adds to or overrides these. With "sqlite" nothing
     else is set, exactly like `make run`: SQLite files and a dev key generated under `state_dir/var`."""
     require_nginx()
@@ -96,6 +98,7 @@ def running_fleet(
         LOGIN_RATE_LIMIT="0",
         API_RATE_LIMIT="0",
         REGISTER_RATE_LIMIT="0",
+        CATALOGUE_CACHE_SECONDS="0",
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
     )

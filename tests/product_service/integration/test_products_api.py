@@ -1,6 +1,7 @@
 """The product section of API.md, endpoint by endpoint, on MariaDB and on SQLite. The classes need only the
 fixtures `api`, `admin_headers` and `user_headers`, so tests/fleet can run them through the real gateway."""
 
+import time
 import uuid
 
 import pytest
@@ -138,6 +139,39 @@ class TestGetProduct:
     @pytest.mark.parametrize("bad", ["0", "-1", "abc", "1.5", str(2**63), "9" * 40])
     def test_an_id_that_cannot_exist_is_a_422_not_a_500(self, api, bad):
         assert_error(api.get(f"{PRODUCTS}/{bad}"), 422, "validation_error", field="product_id")
+
+
+class TestGatewayCacheStamp:
+    """The expiry stamp the gateway's catalogue cache keeps an answer by (product_service/caching.py). Not run
+    through the fleet: its gateway sets the request header itself and never shows the stamp to a client."""
+
+    def test_a_read_is_stamped_to_expire_as_the_asked_for_seconds_end(self, api, admin_headers):
+        product = create_product(api, admin_headers)
+        for asked, path in ((1, f"{PRODUCTS}/{product['id']}"), (5, f"{PRODUCTS}?limit=2")):
+            before = int(time.time())
+            response = api.get(path, headers={"X-Gateway-Cache-Seconds": str(asked)})
+            after = int(time.time())
+            assert response.status_code == 200
+            expiry = int(response.headers["X-Accel-Expires"].removeprefix("@"))
+            assert before + asked - 1 <= expiry <= after + asked - 1
+
+    def test_a_304_is_stamped_too_so_a_refresh_renews_the_copy(self, api, admin_headers):
+        product = create_product(api, admin_headers)
+        headers = {"X-Gateway-Cache-Seconds": "1", "If-None-Match": '"1"'}
+        response = api.get(f"{PRODUCTS}/{product['id']}", headers=headers)
+        assert response.status_code == 304
+        assert response.headers["X-Accel-Expires"].startswith("@")
+
+    @pytest.mark.parametrize("asked", ["0", "3601", "-1", "1.5", "abc", b"\xb9", ""])
+    def test_anything_but_1_to_3600_seconds_stamps_nothing_and_refuses_nothing(self, api, admin_headers, asked):
+        product = create_product(api, admin_headers)
+        response = api.get(f"{PRODUCTS}/{product['id']}", headers={"X-Gateway-Cache-Seconds": asked})
+        assert response.status_code == 200
+        assert "X-Accel-Expires" not in response.headers
+
+    def test_no_request_header_no_stamp(self, api, admin_headers):
+        product = create_product(api, admin_headers)
+        assert "X-Accel-Expires" not in api.get(f"{PRODUCTS}/{product['id']}").headers
 
 
 class TestCreateProduct:
