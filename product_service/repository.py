@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, insert, select
+from sqlalchemy import Row, Select, Table, bindparam, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,28 +102,30 @@ async def delete(session: AsyncSession, *, product_id: int, versions: Collection
     return await rows_matched(session, statement.execution_options(synchronize_session=False)) == 1
 
 
-# A placement's statements, built once (see _READ).
+# A batch of reservations' statements, built once (see _READ).
+_LOCK_FOR_RESERVING = (
+    select(_products.c.id, _products.c.stock, _products.c.name, _products.c.price)
+    .where(_products.c.id.in_(bindparam("product_ids", expanding=True)))
+    .order_by(_products.c.id)
+    .with_for_update()
+)
 _TAKE_STOCK = (
     sql_update(_products)
     .where(_products.c.id == bindparam("product_id"), _products.c.stock >= bindparam("quantity"))
     .values(
         stock=_products.c.stock - bindparam("quantity"),
-        version=_products.c.version + 1,
+        version=_products.c.version + bindparam("changes"),
         updated_at=bindparam("now", type_=_products.c.updated_at.type),
     )
 )
-_RECORD_LINE = insert(_lines).from_select(
-    ["reservation_id", "product_id", "quantity", "name", "unit_price"],
-    select(
-        bindparam("reservation_id", type_=_lines.c.reservation_id.type),
-        _products.c.id,
-        bindparam("line_quantity", type_=_lines.c.quantity.type),
-        _products.c.name,
-        _products.c.price,
-    ).where(_products.c.id == bindparam("line_product")),
+_reservations = cast(Table, StockReservation.__table__)
+_RESERVATIONS_OF = (
+    select(StockReservation)
+    .where(StockReservation.order_id.in_(bindparam("order_ids", expanding=True)))
+    .execution_options(populate_existing=True)
 )
-_VALUE_OF = select(func.coalesce(func.sum(_lines.c.quantity * _lines.c.unit_price), 0)).where(
-    _lines.c.reservation_id == bindparam("reservation_id")
+_RESERVATION_IDS = select(_reservations.c.order_id, _reservations.c.id).where(
+    _reservations.c.order_id.in_(bindparam("order_ids", expanding=True))
 )
 _RESERVATION_OF = (
     select(StockReservation)
@@ -132,10 +134,44 @@ _RESERVATION_OF = (
 )
 
 
-async def take_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
-    """Take `quantity` if that much is there, bumping the version; False if not (or the product is gone)."""
-    parameters = {"product_id": product_id, "quantity": quantity, "now": utcnow()}
+async def lock_for_reserving(session: AsyncSession, *, product_ids: Collection[int]) -> dict[int, ProductRow]:
+    """The products (id, stock, name, price) as committed now, each row locked until the commit, taken in
+    ascending id order by one statement: two batches sharing products lock them in the same order, so they
+    never deadlock. A product that does not exist is absent."""
+    if not product_ids:
+        return {}
+    # Typed as rows of any shape: the statement's own row type names its four columns.
+    rows: Sequence[Any] = (await session.execute(_LOCK_FOR_RESERVING, {"product_ids": sorted(product_ids)})).all()
+    return {row.id: row for row in rows}
+
+
+async def take_stock(session: AsyncSession, *, product_id: int, quantity: int, changes: int) -> bool:
+    """Take `quantity` if that much is there, adding `changes` (the reservations it serves) to the version;
+    False if not (or the product is gone)."""
+    parameters = {"product_id": product_id, "quantity": quantity, "changes": changes, "now": utcnow()}
     return await rows_matched(session, _TAKE_STOCK, parameters) == 1
+
+
+async def reservations_of(session: AsyncSession, *, order_ids: Collection[int]) -> dict[int, StockReservation]:
+    """The orders' reservations with their lines, as committed now, by order id."""
+    found = await session.scalars(_RESERVATIONS_OF, {"order_ids": [*order_ids]})
+    return {reservation.order_id: reservation for reservation in found}
+
+
+async def insert_reservations(
+    session: AsyncSession, *, order_ids: Sequence[int], created_at: datetime
+) -> dict[int, int]:
+    """Insert a held reservation per order id in one statement; their ids by order id. A unique order id
+    that exists (or that a concurrent transaction is inserting, which this waits for) raises IntegrityError."""
+    rows = [{"order_id": order_id, "created_at": created_at} for order_id in order_ids]
+    await session.execute(insert(_reservations), rows)
+    inserted = await session.execute(_RESERVATION_IDS, {"order_ids": [*order_ids]})
+    return {row.order_id: row.id for row in inserted}
+
+
+async def insert_lines(session: AsyncSession, *, lines: Sequence[dict[str, Any]]) -> None:
+    """Insert reservation lines ({reservation_id, product_id, quantity, name, unit_price}) in one statement."""
+    await session.execute(insert(_lines), [*lines])
 
 
 async def return_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
@@ -167,16 +203,3 @@ async def create_reservation(
     session.add(reservation)
     await session.flush()
     return reservation
-
-
-async def record_line(session: AsyncSession, *, reservation_id: int, product_id: int, quantity: int) -> None:
-    """Record one product's part of a reservation, with the product's name and price as this transaction sees
-    them, copied by the database itself (INSERT ... SELECT): after `take_stock`, while the product's row is
-    locked, one round trip and no values through Python."""
-    parameters = {"reservation_id": reservation_id, "line_quantity": quantity, "line_product": product_id}
-    await session.execute(_RECORD_LINE, parameters)
-
-
-async def reservation_value(session: AsyncSession, *, reservation_id: int) -> Decimal:
-    """What the reservation's lines are worth at the prices they recorded."""
-    return Decimal((await session.execute(_VALUE_OF, {"reservation_id": reservation_id})).scalar_one())

@@ -1,10 +1,15 @@
 """The product service's rules, as steps of a unit of work: they flush, never commit or roll back
 (`service_kit.database.Database.run`, called by the routes, owns the transaction).
 
-No rule here reads a row to decide whether to write it. Each write is one conditional UPDATE; a row read
-afterwards only explains a refusal (gone: 404; moved on: 412/409; short of stock: 409)."""
+No rule here reads a row to decide whether to write it, but a batch of reservations, which locks its
+products' rows first. Each other write is one conditional UPDATE; a row read afterwards only explains a
+refusal (gone: 404; moved on: 412/409)."""
 
+import builtins
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -19,11 +24,12 @@ from product_service.exceptions import (
     TotalTooLarge,
     UnknownProduct,
 )
-from product_service.models import Product, StockReservation
+from product_service.models import Product, StockReservation, StockReservationLine
 from product_service.preconditions import Precondition
 from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
 from service_kit.db import MAX_AMOUNT, utcnow
+from service_kit.errors import AppError
 from service_kit.pagination import id_from_cursor, keyset_page
 
 log = structlog.get_logger(__name__)
@@ -99,30 +105,116 @@ async def _write(
     raise precondition.stale(current.version)
 
 
-async def reserve(session: AsyncSession, *, reservation_in: ReservationCreate) -> bool:
-    """Take every line's stock for the order, or none of it; True if this call took it, False if the order id
-    already had a reservation (nothing taken twice). Read the reservation after the commit
-    (`get_reservation`): each product's row stays locked from its stock UPDATE to the commit, so this holds
-    it for two statements per line, and nothing is read back meanwhile.
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """A reservation call's answer: the order's reservation, and whether this call took its stock (else the
+    order id had reserved, or been released, before)."""
 
-    The reservation row is the transaction's first write, and its unique order id serialises requests for the
-    same order: a concurrent duplicate waits for the first, then fails on the index. Run it with
-    `retry_duplicates`: the repeat reads the first's result (the failed attempt had written nothing else)."""
-    quantities = reservation_in.quantities()
-    existing = await repository.get_reservation(session, order_id=reservation_in.order_id)
-    if existing is not None:
-        _check_same_items(existing, quantities)
-        return False
-    reservation = await repository.create_reservation(session, order_id=reservation_in.order_id)
-    # Ascending product ids: two orders sharing products lock them in the same order, so never deadlock.
+    reservation: StockReservation
+    created: bool
+
+
+async def reserve_batch(
+    session: AsyncSession, *, requests: Sequence[ReservationCreate]
+) -> builtins.list[Reserved | AppError]:
+    """Decide a batch of reservations in arrival order, each exactly as if it had come alone, and write the
+    ones that take stock together. Each answer is the request's own: `Reserved`, or the refusal it would have
+    met alone (nothing taken for it). One locking read takes every product's row, in ascending id order; each
+    reservation takes every line's stock or none; then one statement inserts the reservations, one their
+    lines, and each product's stock is updated once. The answers come from this unit itself: nothing is read
+    back after the commit.
+
+    Run it with `retry_duplicates`: an order id another transaction inserted meanwhile fails the whole unit on
+    the unique index, and the repeat finds that reservation and answers it as a repeat."""
+    existing = await repository.reservations_of(session, order_ids={request.order_id for request in requests})
+    wanted = {
+        product_id for request in requests if request.order_id not in existing for product_id in request.quantities()
+    }
+    products = await repository.lock_for_reserving(session, product_ids=wanted)
+    stock = {product_id: product.stock for product_id, product in products.items()}
+    now = utcnow()
+    answers: builtins.list[Reserved | AppError] = []
+    taking: dict[int, StockReservation] = {}  # order id -> the reservation this batch takes its stock for
+    for request in requests:
+        quantities = request.quantities()
+        earlier = existing.get(request.order_id) or taking.get(request.order_id)
+        if earlier is not None:
+            answers.append(_repeat(earlier, quantities))
+            continue
+        try:
+            lines = _lines_taken(quantities, products, stock)
+        except AppError as refusal:
+            answers.append(refusal)
+            continue
+        for line in lines:
+            stock[line.product_id] -= line.quantity
+        taking[request.order_id] = StockReservation(
+            order_id=request.order_id, created_at=now, released_at=None, lines=lines
+        )
+        answers.append(Reserved(taking[request.order_id], created=True))
+    if taking:
+        await _write_taken(session, builtins.list(taking.values()), now=now)
+    return answers
+
+
+def _repeat(reservation: StockReservation, quantities: dict[int, int]) -> Reserved | AppError:
+    """A repeat must ask for what the first asked; a released-before-reserved order has no lines to compare."""
+    held = {line.product_id: line.quantity for line in reservation.lines}
+    if reservation.lines and held != quantities:
+        return ReservationMismatch(details={"order_id": reservation.order_id})
+    return Reserved(reservation, created=False)
+
+
+def _lines_taken(
+    quantities: dict[int, int], products: dict[int, ProductRow], stock: dict[int, int]
+) -> builtins.list[StockReservationLine]:
+    """The reservation's lines if every product exists with stock enough (checked in ascending id order, the
+    first shortfall refused), and the order can hold its total; else the refusal, raised."""
+    lines = []
     for product_id in sorted(quantities):
-        await _take_line(session, reservation_id=reservation.id, product_id=product_id, quantity=quantities[product_id])
-    # The order must be able to hold its total; refused here, the unit rolls back and nothing is taken.
-    value = await repository.reservation_value(session, reservation_id=reservation.id)
+        product, quantity = products.get(product_id), quantities[product_id]
+        if product is None:
+            raise UnknownProduct(f"Product {product_id} does not exist.", details={"product_id": product_id})
+        if stock[product_id] < quantity:
+            raise OutOfStock(
+                f"Product {product_id} has {stock[product_id]} in stock, {quantity} requested.",
+                details={"product_id": product_id, "requested": quantity, "available": stock[product_id]},
+            )
+        lines.append(
+            StockReservationLine(product_id=product_id, quantity=quantity, name=product.name, unit_price=product.price)
+        )
+    value = sum((line.quantity * line.unit_price for line in lines), Decimal(0))
     if value > MAX_AMOUNT:
         raise TotalTooLarge(details={"total": f"{value:.2f}", "max_total": f"{MAX_AMOUNT}"})
-    log.info("stock_reserved", order_id=reservation.order_id, lines=len(quantities))
-    return True
+    return lines
+
+
+async def _write_taken(session: AsyncSession, reservations: builtins.list[StockReservation], *, now: datetime) -> None:
+    ids = await repository.insert_reservations(
+        session, order_ids=[reservation.order_id for reservation in reservations], created_at=now
+    )
+    rows = [
+        {
+            "reservation_id": ids[reservation.order_id],
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "name": line.name,
+            "unit_price": line.unit_price,
+        }
+        for reservation in reservations
+        for line in reservation.lines
+    ]
+    await repository.insert_lines(session, lines=rows)
+    taken: dict[int, tuple[int, int]] = {}  # product id -> (units, reservations)
+    for reservation in reservations:
+        for line in reservation.lines:
+            units, changes = taken.get(line.product_id, (0, 0))
+            taken[line.product_id] = (units + line.quantity, changes + 1)
+    for product_id in sorted(taken):
+        units, changes = taken[product_id]
+        # The rows are locked since the batch read them, so the stock is what it decided on.
+        assert await repository.take_stock(session, product_id=product_id, quantity=units, changes=changes)
+    log.info("stock_reserved", reservations=len(reservations), products=len(taken))
 
 
 async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation:
@@ -156,33 +248,3 @@ async def release(session: AsyncSession, *, order_id: int) -> StockReservation:
     await session.flush()
     log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
     return reservation
-
-
-async def _take_line(session: AsyncSession, *, reservation_id: int, product_id: int, quantity: int) -> None:
-    for _ in range(_STOCK_ATTEMPTS):
-        if await repository.take_stock(session, product_id=product_id, quantity=quantity):
-            await repository.record_line(
-                session, reservation_id=reservation_id, product_id=product_id, quantity=quantity
-            )
-            return
-        product = await repository.get(session, product_id=product_id)
-        if product is None:
-            raise UnknownProduct(f"Product {product_id} does not exist.", details={"product_id": product_id})
-        if product.stock < quantity:
-            raise OutOfStock(
-                f"Product {product_id} has {product.stock} in stock, {quantity} requested.",
-                details={"product_id": product_id, "requested": quantity, "available": product.stock},
-            )
-    raise OutOfStock(
-        f"Product {product_id} has too little stock for {quantity}.",
-        details={"product_id": product_id, "requested": quantity, "available": None},
-    )
-
-
-def _check_same_items(reservation: StockReservation, quantities: dict[int, int]) -> None:
-    """A repeat must ask for what the first asked; a released-before-reserved order has no lines to compare."""
-    if not reservation.lines:
-        return
-    held = {line.product_id: line.quantity for line in reservation.lines}
-    if held != quantities:
-        raise ReservationMismatch(details={"order_id": reservation.order_id})

@@ -1,7 +1,10 @@
 """`make bench`: throughput, latency and memory of the real fleet (two replicas of each service behind nginx,
-MariaDB), measured with wrk through the gateway. Every figure is also printed as a fraction of the ceiling,
-a bare nginx `return 200` measured in the same run, since the machine is shared and noisy. It prints
-figures and the targets of issue 9 beside them; it fails only if the order run left the stock inexact.
+MariaDB), measured with wrk through the gateway, beside the floor apps of `make bench-floor` in the same run.
+
+Every scenario is printed as a multiple of F, the floor app "FastAPI + one SELECT through SQLAlchemy Core"
+measured minutes before it: the machine is shared and noisy, and F moves with Python where the bare-nginx
+ceiling (also printed, as a fraction) has ranged 65k-170k req/s between days. The targets are issue 19's.
+It fails only if an order scenario left the stock inexact.
 
     python -m tests.load [--seconds 20] [--warmup 5] [--connections 32]
 """
@@ -15,6 +18,8 @@ from pathlib import Path
 import httpx
 
 from tests.load import recovery
+from tests.load.floor import APPS, FloorApps, running_floor
+from tests.load.processes import rss_mib
 from tests.load.wrk import Result, Scenario, require_wrk, run
 from tests.support import mariadb
 from tests.support.fleet import RunningFleet, running_fleet
@@ -23,21 +28,42 @@ from tests.support.users import Account, login, signed_up
 PRODUCTS, ORDERS = "/api/v0/products", "/api/v0/orders"
 CATALOGUE_SIZE = 100
 HOT_STOCK = 1_000_000_000
-RSS_TARGET_MIB = 80.0
+FLASH_STOCK = 5_000
+RSS_TARGET_MIB = 100.0
+FLOOR = "core"  # F: FastAPI + one SELECT through SQLAlchemy Core
+RATE_LIMITS_OFF = {"LOGIN_RATE_LIMIT": "0", "REGISTER_RATE_LIMIT": "0", "API_RATE_LIMIT": "0"}
 
 
 @dataclass(frozen=True)
 class Target:
-    """A scenario's goal as a fraction of the ceiling (None: a figure to read, no target)."""
+    """A scenario and its goal: req/s as a multiple of F, and a p99 (None: a figure to read, no goal)."""
 
+    key: str
     scenario: Scenario
-    fraction: float | None = None
+    of_floor: float | None = None
+    p99_ms: float | None = None
+    # Through a second gateway with the catalogue cache at its default (the fleet's own has it off).
+    cached: bool = False
+
+    def verdict(self, result: Result, floor: Result) -> str:
+        if self.of_floor is None and self.p99_ms is None:
+            return ""
+        goals = []
+        if self.of_floor is not None:
+            goals.append(f">={self.of_floor:g}F")
+        if self.p99_ms is not None:
+            goals.append(f"p99<={self.p99_ms:g}")
+        met = (self.of_floor is None or result.per_second >= self.of_floor * floor.per_second) and (
+            self.p99_ms is None or result.p99_ms <= self.p99_ms
+        )
+        return f"{' '.join(goals)} {'ok' if met else 'MISS'}"
 
 
 @dataclass(frozen=True)
 class Shop:
     hot_product_id: int
     shopper: Account
+    admin: Account
 
 
 def stocked_shop(fleet: RunningFleet) -> Shop:
@@ -45,47 +71,56 @@ def stocked_shop(fleet: RunningFleet) -> Shop:
     one order, so every list has something to show."""
     with httpx.Client(base_url=fleet.gateway_url, timeout=30) as api:
         admin = login(api, Account(id=0, email=fleet.admin_email, password=fleet.admin_password))
-        ids = []
-        for number in range(CATALOGUE_SIZE):
-            body = {"name": f"bench lamp {number}", "description": "warm", "price": "19.99", "stock": HOT_STOCK}
-            created = api.post(PRODUCTS, json=body, headers=admin.headers)
-            created.raise_for_status()
-            ids.append(created.json()["id"])
+        ids = [create_product(api, admin, f"bench lamp {number}", HOT_STOCK) for number in range(CATALOGUE_SIZE)]
         shopper = signed_up(api)
         api.post(ORDERS, json={"items": [{"product_id": ids[1], "quantity": 1}]}, headers=shopper.headers)
-    return Shop(hot_product_id=ids[0], shopper=shopper)
+    return Shop(hot_product_id=ids[0], shopper=shopper, admin=admin)
+
+
+def create_product(api: httpx.Client, admin: Account, name: str, stock: int) -> int:
+    body = {"name": name, "description": "warm", "price": "19.99", "stock": stock}
+    created = api.post(PRODUCTS, json=body, headers=admin.headers)
+    created.raise_for_status()
+    product_id: int = created.json()["id"]
+    return product_id
+
+
+def order_scenario(name: str, shopper: Account, product_id: int, **extra: int) -> Scenario:
+    headers = (("Authorization", f"Bearer {shopper.access_token}"), ("Content-Type", "application/json"))
+    body = f'{{"items": [{{"product_id": {product_id}, "quantity": 1}}]}}'
+    return Scenario(name, ORDERS, "POST", body, headers, **extra)
 
 
 def targets(shop: Shop) -> list[Target]:
-    """What a shop does most, with issue 9's goals: read the catalogue, check who it is, place orders."""
+    """What a shop does most, with issue 19's goals: read the catalogue, check who it is, place orders."""
     bearer = (("Authorization", f"Bearer {shop.shopper.access_token}"),)
-    json_body = (("Content-Type", "application/json"),)
-    order = f'{{"items": [{{"product_id": {shop.hot_product_id}, "quantity": 1}}]}}'
     login_body = f'{{"email": "{shop.shopper.email}", "password": "{shop.shopper.password}"}}'
     product = f"{PRODUCTS}/{shop.hot_product_id}"
     return [
-        Target(Scenario("GET /api/v0/products/{id}   (P1)", product), 0.046),
-        Target(Scenario("GET /api/v0/products/{id}, 304", product, headers=(("If-None-Match", '"1"'),))),
-        Target(Scenario("GET /api/v0/products?limit=100  (P2)", f"{PRODUCTS}?limit=100"), 0.015),
-        Target(Scenario("GET /api/v0/auth/me", "/api/v0/auth/me", headers=bearer)),
-        Target(Scenario("GET /api/v0/orders (first page)", ORDERS, headers=bearer)),
+        Target("product", Scenario("GET /products/{id}  (P1)", product), 0.75, 30),
+        Target("product-cached", Scenario("GET /products/{id}, catalogue cache  (P1c)", product), 15, cached=True),
+        Target("not-modified", Scenario("GET /products/{id}, 304", product, headers=(("If-None-Match", '"1"'),))),
+        Target("list", Scenario("GET /products?limit=100  (P2)", f"{PRODUCTS}?limit=100"), 0.42),
+        Target("me", Scenario("GET /auth/me", "/api/v0/auth/me", headers=bearer), 0.75),
+        Target("orders", Scenario("GET /orders (first page)", ORDERS, headers=bearer), 0.75),
         Target(
-            Scenario("POST /api/v0/orders, one hot product  (P3)", ORDERS, "POST", order, bearer + json_body), 0.0065
+            "order", order_scenario("POST /orders, one hot product  (P3)", shop.shopper, shop.hot_product_id), 0.16, 250
         ),
-        Target(Scenario("POST /api/v0/auth/login (argon2id)", "/api/v0/auth/login", "POST", login_body, json_body)),
+        Target(
+            "login",
+            Scenario(
+                "POST /auth/login (argon2id)",
+                "/api/v0/auth/login",
+                "POST",
+                login_body,
+                (("Content-Type", "application/json"),),
+            ),
+        ),
     ]
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def stock_is_exact(fleet: RunningFleet, product_id: int) -> bool:
-    """Units the hot product lost == units its confirmed orders hold; prints both."""
+def units_taken_and_confirmed(fleet: RunningFleet, product_id: int, initial: int) -> tuple[int, int]:
+    """Units the product lost since it held `initial`, and units its confirmed orders hold."""
     names = fleet.database_names
     with mariadb.connect(names["PRODUCTS_DB_NAME"]) as products, products.cursor() as cursor:
         cursor.execute("SELECT stock FROM products WHERE id = %s", (product_id,))
@@ -97,9 +132,7 @@ def stock_is_exact(fleet: RunningFleet, product_id: int) -> bool:
             (product_id,),
         )
         confirmed = _only_value(cursor.fetchone())
-    taken = HOT_STOCK - stock
-    print(f"\nhot product: {taken} units taken, {confirmed} units in confirmed orders")
-    return taken == confirmed
+    return initial - stock, confirmed
 
 
 def _only_value(row: tuple[int] | None) -> int:
@@ -107,28 +140,70 @@ def _only_value(row: tuple[int] | None) -> int:
     return int(row[0])
 
 
-def report(ceiling: Result, results: list[tuple[Target, Result]], fleet: RunningFleet) -> None:
-    header = f"{'scenario':46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'ceiling':>8} {'target':>7}"
-    print(f"\n{header}")
+@dataclass(frozen=True)
+class FlashSale:
+    result: Result
+    taken: int
+    confirmed: int
+
+    @property
+    def exact(self) -> bool:
+        return self.taken == self.confirmed
+
+    @property
+    def sold_out(self) -> bool:
+        return self.taken == FLASH_STOCK
+
+
+def flash_sale(fleet: RunningFleet, shop: Shop, *, seconds: int, connections: int) -> FlashSale:
+    """FLASH_STOCK units of a new product, every order for one unit, until the first out_of_stock answer
+    (or `seconds`): orders/s, their p99, and exactly FLASH_STOCK units confirmed."""
+    with httpx.Client(base_url=fleet.gateway_url, timeout=30) as api:
+        product_id = create_product(api, shop.admin, "flash sale lamp", FLASH_STOCK)
+    scenario = order_scenario("flash sale, 5,000 in stock", shop.shopper, product_id, stop_on_status=409)
+    result = run(fleet.gateway_url, scenario, seconds=seconds * 3, connections=connections)
+    taken, confirmed = units_taken_and_confirmed(fleet, product_id, FLASH_STOCK)
+    return FlashSale(result=result, taken=taken, confirmed=confirmed)
+
+
+def report(
+    ceiling: Result,
+    floors: dict[str, Result],
+    results: list[tuple[Target, Result]],
+    sale: FlashSale,
+    floor_apps: FloorApps,
+    fleet: RunningFleet,
+) -> None:
+    floor = floors[FLOOR]
     print(
-        f"{'gateway /healthz: nginx return 200 (ceiling)':46} {ceiling.per_second:8.0f} {ceiling.p50_ms:7.1f} "
-        f"{ceiling.p99_ms:7.1f} {ceiling.non_2xx + ceiling.socket_errors:6d}"
+        f"\n{'scenario, wrk c32':46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'x F':>6}"
+        f" {'ceiling':>8}  target"
     )
-    for target, r in results:
-        errors = r.non_2xx + r.socket_errors
-        fraction = r.per_second / ceiling.per_second
-        goal = "" if target.fraction is None else f"{target.fraction:.2%}"
-        mark = "" if target.fraction is None else (" ok" if fraction >= target.fraction else " MISS")
+
+    def line(name: str, r: Result, errors: int, verdict: str = "") -> None:
         print(
-            f"{r.scenario:46} {r.per_second:8.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {errors:6d} {fraction:8.2%} "
-            f"{goal:>7}{mark}"
+            f"{name:46} {r.per_second:8.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {errors:6d}"
+            f" {r.per_second / floor.per_second:6.2f} {r.per_second / ceiling.per_second:8.2%}  {verdict}"
         )
+
+    line("nginx return 200 (the ceiling)", ceiling, ceiling.non_2xx + ceiling.socket_errors)
+    for app, r in floors.items():
+        line(f"floor: {APPS[app]}{' = F' if app == FLOOR else ''}", r, r.non_2xx + r.socket_errors)
+    for target, r in results:
+        line(target.scenario.name, r, r.non_2xx + r.socket_errors, target.verdict(r, floor))
+    # Past the sell-out every order is a 409 and its wrk thread stops: those are not errors.
+    line(sale.result.scenario, sale.result, sale.result.socket_errors)
+    print(
+        f"  the sale: {sale.confirmed:,} units confirmed, {sale.taken:,} taken, of {FLASH_STOCK:,}"
+        f"{'' if sale.exact else '  NOT EXACT'}{'' if sale.sold_out else ', not sold out'}"
+    )
     print(f"\nresident memory after the load (MiB, target <= {RSS_TARGET_MIB:.0f}):")
     for program in fleet.config.programs:
         pid = fleet.pid(program)
         if pid and program != "gateway":
             rss = rss_mib(pid)
             print(f"  {program:10} {rss:6.1f}{'' if rss <= RSS_TARGET_MIB else '  MISS'}")
+    print(f"  floor F    {floor_apps.rss(FLOOR)}")
 
 
 def main() -> None:
@@ -139,23 +214,35 @@ def main() -> None:
     args = parser.parse_args()
     require_wrk()
     load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
-    with tempfile.TemporaryDirectory(prefix="bench-") as state, running_fleet(Path(state)) as fleet:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as state,
+        running_fleet(Path(state)) as fleet,
+        fleet.extra_gateway(RATE_LIMITS_OFF) as cached_gateway,
+        running_floor() as floor_apps,
+    ):
         print(
-            f"fleet up at {fleet.gateway_url}: 2 replicas each, MariaDB, rate limits off; "
-            f"wrk -t2 -c{args.connections} -d{args.seconds}s after {args.warmup} s of warm-up"
+            f"fleet up at {fleet.gateway_url} (catalogue cache off; on at {cached_gateway.url}): 2 replicas each,"
+            f" MariaDB, rate limits off; floor apps at {floor_apps.gateway_url};"
+            f" wrk -t2 -c{args.connections} -d{args.seconds}s after {args.warmup} s of warm-up"
         )
         print("a killed replica's recovery, quiet fleet:")
         for measured in recovery.measure(fleet):
             print(measured.line(), flush=True)
         shop = stocked_shop(fleet)
         ceiling = run(fleet.gateway_url, Scenario("ceiling", "/healthz"), **load)
+        floors = {app: run(floor_apps.gateway_url, Scenario(app, floor_apps.path(app)), **load) for app in APPS}
+        print(f"  done: the floor apps (F = {floors[FLOOR].per_second:,.0f} req/s)", flush=True)
         results = []
         for target in targets(shop):
-            results.append((target, run(fleet.gateway_url, target.scenario, **load)))
+            url = cached_gateway.url if target.cached else fleet.gateway_url
+            results.append((target, run(url, target.scenario, **load)))
             print(f"  done: {target.scenario.name}", flush=True)
-        report(ceiling, results, fleet)
-        if not stock_is_exact(fleet, shop.hot_product_id):
-            sys.exit("the order run left the stock inexact")
+        sale = flash_sale(fleet, shop, seconds=args.seconds, connections=args.connections)
+        report(ceiling, floors, results, sale, floor_apps, fleet)
+        taken, confirmed = units_taken_and_confirmed(fleet, shop.hot_product_id, HOT_STOCK)
+        print(f"\nhot product: {taken:,} units taken, {confirmed:,} units in confirmed orders")
+        if taken != confirmed or not sale.exact:
+            sys.exit("an order scenario left the stock inexact")
 
 
 if __name__ == "__main__":

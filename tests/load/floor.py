@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import httpx
 
 from fleet.nginx import nginx_command
 from fleet.waiting import answers, wait_until
-from tests.load.__main__ import rss_mib
+from tests.load.processes import rss_mib
 from tests.load.wrk import Result, Scenario, require_wrk, run
 from tests.support import mariadb
 
@@ -29,7 +30,6 @@ APPS = {
     "driver": "FastAPI + one SELECT on asyncmy",
     "core": "FastAPI + one SELECT via SQLAlchemy Core",
 }
-P1_TARGET = 0.046
 _NGINX = """worker_processes auto;
 pid {state}/nginx.pid;
 error_log stderr warn;
@@ -83,14 +83,24 @@ def started(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
         process.wait(timeout=10)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.load.floor", description=__doc__)
-    parser.add_argument("--seconds", type=int, default=20, help="measured, per scenario")
-    parser.add_argument("--warmup", type=int, default=5, help="unmeasured load before each scenario")
-    parser.add_argument("--connections", type=int, default=32, help="open connections wrk keeps busy")
-    args = parser.parse_args()
-    require_wrk()
-    load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
+@dataclass
+class FloorApps:
+    """The floor apps running: their nginx's URL, and each app's two replica processes."""
+
+    gateway_url: str
+    replicas: dict[str, list[subprocess.Popen[bytes]]]
+
+    def path(self, app: str) -> str:
+        """Where `app` answers P1's request behind the floor's nginx."""
+        return f"/{app}/api/v0/products/1"
+
+    def rss(self, app: str) -> str:
+        return " ".join(f"{rss_mib(process.pid):.0f}" for process in self.replicas[app])
+
+
+@contextmanager
+def running_floor() -> Iterator[FloorApps]:
+    """Two replicas of each floor app behind a bare nginx, on a throwaway database; stopped on exit."""
     with ExitStack() as stack:
         state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="floor-")))
         env = {"FLOOR_DB_URL": stack.enter_context(product_database()), "PATH": "/usr/bin:/bin"}
@@ -122,29 +132,38 @@ def main() -> None:
         gateway = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=2) as client:
             wait_until(partial(answers, client, f"{gateway}/healthz"), timeout=10, what="nginx")
-        print(f"floor apps up at {gateway}: 2 replicas each; wrk -t2 -c{args.connections} -d{args.seconds}s")
-        ceiling = run(gateway, Scenario("ceiling", "/healthz"), **load)
+        yield FloorApps(gateway_url=gateway, replicas=replicas)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.load.floor", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=20, help="measured, per scenario")
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured load before each scenario")
+    parser.add_argument("--connections", type=int, default=32, help="open connections wrk keeps busy")
+    args = parser.parse_args()
+    require_wrk()
+    load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
+    with running_floor() as floor:
+        print(f"floor apps up at {floor.gateway_url}: 2 replicas each; wrk -t2 -c{args.connections} -d{args.seconds}s")
+        ceiling = run(floor.gateway_url, Scenario("ceiling", "/healthz"), **load)
         results: list[tuple[str, Result]] = []
         for app in APPS:
-            results.append((app, run(gateway, Scenario(app, f"/{app}/api/v0/products/1"), **load)))
-        report(ceiling, results, replicas)
+            results.append((app, run(floor.gateway_url, Scenario(app, floor.path(app)), **load)))
+        report(ceiling, results, floor)
 
 
-def report(
-    ceiling: Result, results: list[tuple[str, Result]], replicas: dict[str, list[subprocess.Popen[bytes]]]
-) -> None:
+def report(ceiling: Result, results: list[tuple[str, Result]], floor: FloorApps) -> None:
     print(
         f"\n{'GET /api/v0/products/{id}, c32':46} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'ceiling':>8}"
     )
     print(f"{'nginx return 200 (ceiling)':46} {ceiling.per_second:8.0f} {ceiling.p50_ms:7.1f} {ceiling.p99_ms:7.1f}")
     for app, r in results:
         fraction = r.per_second / ceiling.per_second
-        rss = " ".join(f"{rss_mib(process.pid):.0f}" for process in replicas[app])
         print(
             f"{APPS[app]:46} {r.per_second:8.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.non_2xx + r.socket_errors:6d}"
-            f" {fraction:8.2%}  RSS {rss} MiB"
+            f" {fraction:8.2%}  RSS {floor.rss(app)} MiB"
         )
-    print(f"\nissue 9's P1 target: {P1_TARGET:.1%} of the ceiling; its RSS target: 80 MiB")
+    print("\n`make bench` runs these apps beside the fleet and prints every scenario as a multiple of the last one.")
 
 
 if __name__ == "__main__":

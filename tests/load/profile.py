@@ -32,15 +32,15 @@ from tests.load.__main__ import stocked_shop, targets
 from tests.load.wrk import require_wrk, run
 from tests.support.fleet import RunningFleet, running_fleet
 
-# A scenario name -> (its index in the bench's targets, the replica sampled).
+# A scenario of the bench's targets -> the replica sampled.
 SCENARIOS = {
-    "product": (0, "product-1"),
-    "not-modified": (1, "product-1"),
-    "list": (2, "product-1"),
-    "me": (3, "auth-1"),
-    "orders": (4, "order-1"),
-    "order": (5, "order-1"),
-    "order-product": (5, "product-1"),
+    "product": "product-1",
+    "not-modified": "product-1",
+    "list": "product-1",
+    "me": "auth-1",
+    "orders": "order-1",
+    "order": "order-1",
+    "order-product": "product-1",
 }
 
 
@@ -153,9 +153,10 @@ def main() -> None:
             )
         return
     require_wrk()
-    index, program = SCENARIOS[args.scenario]
+    program = SCENARIOS[args.scenario]
+    key = args.scenario.removesuffix("-product")  # the order scenario, sampled on product's side
     with tempfile.TemporaryDirectory(prefix="profile-") as state, running_fleet(Path(state)) as fleet:
-        scenario = targets(stocked_shop(fleet))[index].scenario
+        [scenario] = [target.scenario for target in targets(stocked_shop(fleet)) if target.key == key]
         raw = Path(state) / "profile.txt"
         load = threading.Thread(
             target=run,

@@ -27,11 +27,19 @@ class Scenario:
     method: str = "GET"
     body: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    # A wrk thread stops at the first answer with this status (a flash sale ends when it is sold out).
+    stop_on_status: int | None = None
 
     def lua(self) -> str:
         headers = "".join(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n" for name, value in self.headers)
         body = f"wrk.body = {json.dumps(self.body)}\n" if self.body is not None else ""
-        return f'wrk.method = "{self.method}"\n{headers}{body}{_SUMMARY}'
+        stop = (
+            f"response = function(status, headers, body)\n  if status == {self.stop_on_status} then"
+            " wrk.thread:stop() end\nend\n"
+            if self.stop_on_status is not None
+            else ""
+        )
+        return f'wrk.method = "{self.method}"\n{headers}{body}{stop}{_SUMMARY}'
 
 
 @dataclass(frozen=True)

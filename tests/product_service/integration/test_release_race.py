@@ -58,10 +58,11 @@ def test_a_reserve_committed_while_a_release_looks_is_given_back(
         reservation_in = ReservationCreate.model_validate(
             {"order_id": ORDER_ID, "items": [{"product_id": product.id, "quantity": TAKEN}]}
         )
-        took = await asyncio.wait_for(
-            database.run(partial(service.reserve, reservation_in=reservation_in), retry_duplicates=True),
+        [reserved] = await asyncio.wait_for(
+            database.run(partial(service.reserve_batch, requests=[reservation_in]), retry_duplicates=True),
             STEP_TIMEOUT_SECONDS,
         )
+        took = isinstance(reserved, service.Reserved) and reserved.created
         go_on.set()
         released = await asyncio.wait_for(releasing, STEP_TIMEOUT_SECONDS)
         after = await database.read(partial(service.get, product_id=product.id))
