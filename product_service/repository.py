@@ -18,6 +18,8 @@ from service_kit.db import rows_matched, utcnow
 # (which cost more than the query itself on the hottest reads). Its attributes are the columns'.
 ProductRow = Row[Any]
 _products = cast(Table, Product.__table__)
+# The names of a ProductRow's values, in order (every read selects the whole table).
+PRODUCT_COLUMNS = tuple(_products.columns.keys())
 _lines = cast(Table, StockReservationLine.__table__)
 
 # The hot reads' statements are built once, with bound parameters: building one per request and deriving its

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from fleet.waiting import wait_until
 from tests.load import recovery
 from tests.load.floor import APPS, FloorApps, running_floor
 from tests.load.processes import rss_mib
@@ -120,11 +121,21 @@ def targets(shop: Shop) -> list[Target]:
 
 
 def units_taken_and_confirmed(fleet: RunningFleet, product_id: int, initial: int) -> tuple[int, int]:
-    """Units the product lost since it held `initial`, and units its confirmed orders hold."""
+    """Units the product lost since it held `initial`, and units its confirmed orders hold, once no order is
+    pending (wrk's last orders may still be on their way when it exits)."""
+    readings: list[tuple[int, int, int]] = []
+
+    def settled() -> bool:
+        readings.append(_units(fleet, product_id, initial))
+        return readings[-1][2] == 0 and len(readings) > 1 and readings[-1] == readings[-2]
+
+    wait_until(settled, timeout=30, interval=0.2, what="the last orders to settle")
+    taken, confirmed, _ = readings[-1]
+    return taken, confirmed
+
+
+def _units(fleet: RunningFleet, product_id: int, initial: int) -> tuple[int, int, int]:
     names = fleet.database_names
-    with mariadb.connect(names["PRODUCTS_DB_NAME"]) as products, products.cursor() as cursor:
-        cursor.execute("SELECT stock FROM products WHERE id = %s", (product_id,))
-        stock = _only_value(cursor.fetchone())
     with mariadb.connect(names["ORDERS_DB_NAME"]) as orders, orders.cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE(SUM(l.quantity), 0) FROM order_lines l JOIN orders o ON o.id = l.order_id"
@@ -132,7 +143,12 @@ def units_taken_and_confirmed(fleet: RunningFleet, product_id: int, initial: int
             (product_id,),
         )
         confirmed = _only_value(cursor.fetchone())
-    return initial - stock, confirmed
+        cursor.execute("SELECT COUNT(*) FROM orders WHERE status = 'pending'")
+        pending = _only_value(cursor.fetchone())
+    with mariadb.connect(names["PRODUCTS_DB_NAME"]) as products, products.cursor() as cursor:
+        cursor.execute("SELECT stock FROM products WHERE id = %s", (product_id,))
+        stock = _only_value(cursor.fetchone())
+    return initial - stock, confirmed, pending
 
 
 def _only_value(row: tuple[int] | None) -> int:
@@ -170,7 +186,7 @@ def report(
     ceiling: Result,
     floors: dict[str, Result],
     results: list[tuple[Target, Result]],
-    sale: FlashSale,
+    sale: FlashSale | None,
     floor_apps: FloorApps,
     fleet: RunningFleet,
 ) -> None:
@@ -191,12 +207,13 @@ def report(
         line(f"floor: {APPS[app]}{' = F' if app == FLOOR else ''}", r, r.non_2xx + r.socket_errors)
     for target, r in results:
         line(target.scenario.name, r, r.non_2xx + r.socket_errors, target.verdict(r, floor))
-    # Past the sell-out every order is a 409 and its wrk thread stops: those are not errors.
-    line(sale.result.scenario, sale.result, sale.result.socket_errors)
-    print(
-        f"  the sale: {sale.confirmed:,} units confirmed, {sale.taken:,} taken, of {FLASH_STOCK:,}"
-        f"{'' if sale.exact else '  NOT EXACT'}{'' if sale.sold_out else ', not sold out'}"
-    )
+    if sale is not None:
+        # Past the sell-out every order is a 409 and its wrk thread stops: those are not errors.
+        line(sale.result.scenario, sale.result, sale.result.socket_errors)
+        print(
+            f"  the sale: {sale.confirmed:,} units confirmed, {sale.taken:,} taken, of {FLASH_STOCK:,}"
+            f"{'' if sale.exact else '  NOT EXACT'}{'' if sale.sold_out else ', not sold out'}"
+        )
     print(f"\nresident memory after the load (MiB, target <= {RSS_TARGET_MIB:.0f}):")
     for program in fleet.config.programs:
         pid = fleet.pid(program)
@@ -211,7 +228,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="measured, per scenario")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured load before each scenario")
     parser.add_argument("--connections", type=int, default=32, help="open connections wrk keeps busy")
+    parser.add_argument("--only", help="comma-separated scenario keys (product, list, order, flash...): a quick look")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     require_wrk()
     load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
     with (
@@ -225,23 +244,30 @@ def main() -> None:
             f" MariaDB, rate limits off; floor apps at {floor_apps.gateway_url};"
             f" wrk -t2 -c{args.connections} -d{args.seconds}s after {args.warmup} s of warm-up"
         )
-        print("a killed replica's recovery, quiet fleet:")
-        for measured in recovery.measure(fleet):
-            print(measured.line(), flush=True)
+        if only is None:
+            print("a killed replica's recovery, quiet fleet:")
+            for measured in recovery.measure(fleet):
+                print(measured.line(), flush=True)
         shop = stocked_shop(fleet)
         ceiling = run(fleet.gateway_url, Scenario("ceiling", "/healthz"), **load)
         floors = {app: run(floor_apps.gateway_url, Scenario(app, floor_apps.path(app)), **load) for app in APPS}
         print(f"  done: the floor apps (F = {floors[FLOOR].per_second:,.0f} req/s)", flush=True)
         results = []
         for target in targets(shop):
+            if only is not None and target.key not in only:
+                continue
             url = cached_gateway.url if target.cached else fleet.gateway_url
             results.append((target, run(url, target.scenario, **load)))
             print(f"  done: {target.scenario.name}", flush=True)
-        sale = flash_sale(fleet, shop, seconds=args.seconds, connections=args.connections)
+        sale = (
+            flash_sale(fleet, shop, seconds=args.seconds, connections=args.connections)
+            if only is None or "flash" in only
+            else None
+        )
         report(ceiling, floors, results, sale, floor_apps, fleet)
         taken, confirmed = units_taken_and_confirmed(fleet, shop.hot_product_id, HOT_STOCK)
         print(f"\nhot product: {taken:,} units taken, {confirmed:,} units in confirmed orders")
-        if taken != confirmed or not sale.exact:
+        if taken != confirmed or (sale is not None and not sale.exact):
             sys.exit("an order scenario left the stock inexact")
 
 
