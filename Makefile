@@ -16,7 +16,8 @@ help:
 	@echo "                  (COMPOSE_IMAGES=auto|local|official; starts a Docker engine if none answers)"
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-deploy  the deployment checks (tests/deploy)"
-	@echo "make bench        the load benchmarks (tests/load)"
+	@echo "make bench        the load benchmarks beside the floor apps, on the deployed packages (tests/load;"
+	@echo "                  BENCH_ARGS=\"--only order,flash --seconds 10\" for a quick look)"
 	@echo "make bench-floor  the same P1 request on one-route FastAPI apps: the framework's own floor"
 	@echo "make profile      py-spy on one replica under wrk (PROFILE_ARGS=\"--scenario list\"; see --help),"
 	@echo "                  or on a replica's start (PROFILE_ARGS=\"--startup order\")"
@@ -52,10 +53,12 @@ lint-deploy: bootstrap
 	$(PY) -m pytest tests/deploy
 
 bench-floor: bootstrap
+	@bash scripts/deployed-venv.sh
 	$(PY) -m tests.load.floor
 
 bench: bootstrap
-	$(PY) -m tests.load
+	@bash scripts/deployed-venv.sh
+	$(PY) -m tests.load $(BENCH_ARGS)
 
 profile: bootstrap
 	$(PY) -m tests.load.profile $(PROFILE_ARGS)

@@ -26,6 +26,9 @@ class FleetConfig:
     # True for tests (one log file per program); False for `make run` (everything to the terminal).
     logs_to_files: bool = True
     python: str = field(default=sys.executable)
+    # The interpreter the replicas run on: `make bench` gives them a venv of requirements.lock alone, the
+    # packages the images hold, so their memory is what deploys.
+    service_python: str = field(default=sys.executable)
 
     @property
     def gateway_url(self) -> str:

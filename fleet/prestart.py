@@ -23,7 +23,7 @@ def run_prestarts(config: FleetConfig, *, timeout: float = PRESTART_TIMEOUT_SECO
             log_path = config.log_file(f"{service.name}-prestart") if config.logs_to_files else None
             log = log_path.open("wb") if log_path else None
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [config.python, "-m", service.module, "prestart"],
+                [config.service_python, "-m", service.module, "prestart"],
                 cwd=REPO_ROOT,
                 env=dict(config.env),
                 stdout=log if log else sys.stdout,

@@ -75,7 +75,7 @@ def _output(config: FleetConfig, program: str) -> list[str]:
 def _replica_section(config: FleetConfig, replica: Replica) -> list[str]:
     return [
         f"[program:{replica.name}]",
-        f"command={_launch(config, replica.name, [config.python, '-m', replica.service.module])}",
+        f"command={_launch(config, replica.name, [config.service_python, '-m', replica.service.module])}",
         f"directory={_quote(str(REPO_ROOT))}",
         f'environment=HOST="{replica.host}",PORT="{replica.port}"',
         "priority=100",

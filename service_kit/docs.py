@@ -3,6 +3,7 @@ package, not a CDN, so the page works on an air-gapped cluster or a laptop on a 
 service's API prefix, so the public gateway routes the page and its assets like the API itself."""
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 from importlib import resources
 
 from fastapi import FastAPI
@@ -22,7 +23,6 @@ _CACHE = "public, max-age=86400"
 def install_docs(app: FastAPI, *, api_prefix: str, openapi_url: str) -> None:
     """`{api_prefix}/docs`: Swagger UI on `openapi_url`, its scripts, styles and icon from this replica."""
     docs_url = f"{api_prefix}/docs"
-    assets = {name: (_ASSETS / name).read_bytes() for name in _MEDIA_TYPES}
     page = get_swagger_ui_html(
         openapi_url=openapi_url,
         title=f"{app.title}: API docs",
@@ -37,12 +37,19 @@ def install_docs(app: FastAPI, *, api_prefix: str, openapi_url: str) -> None:
     app.add_api_route(docs_url, docs_page, methods=["GET"], include_in_schema=False)
     for name, media_type in _MEDIA_TYPES.items():
         app.add_api_route(
-            f"{docs_url}/{name}", _asset(assets[name], media_type), methods=["GET"], include_in_schema=False
+            f"{docs_url}/{name}", _asset(name, media_type), methods=["GET"], include_in_schema=False
         )
 
 
-def _asset(body: bytes, media_type: str) -> Callable[[], Awaitable[Response]]:
+def _asset(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
+    """The asset, read on its first request and kept: a replica whose docs nobody opens does not hold the
+    1.6 MB of Swagger UI."""
+
+    @cache
+    def body() -> bytes:
+        return (_ASSETS / name).read_bytes()
+
     async def asset() -> Response:
-        return Response(body, media_type=media_type, headers={"Cache-Control": _CACHE})
+        return Response(body(), media_type=media_type, headers={"Cache-Control": _CACHE})
 
     return asset

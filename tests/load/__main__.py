@@ -20,7 +20,7 @@ import httpx
 from fleet.waiting import wait_until
 from tests.load import recovery
 from tests.load.floor import APPS, FloorApps, running_floor
-from tests.load.processes import rss_mib
+from tests.load.processes import deployed_python, rss_mib
 from tests.load.wrk import Result, Scenario, require_wrk, run
 from tests.support import mariadb
 from tests.support.fleet import RunningFleet, running_fleet
@@ -233,16 +233,17 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     require_wrk()
     load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
+    python = deployed_python()  # what deploys, so the memory printed is what deploys
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as state,
-        running_fleet(Path(state)) as fleet,
+        running_fleet(Path(state), service_python=python) as fleet,
         fleet.extra_gateway(RATE_LIMITS_OFF) as cached_gateway,
-        running_floor() as floor_apps,
+        running_floor(python) as floor_apps,
     ):
         print(
             f"fleet up at {fleet.gateway_url} (catalogue cache off; on at {cached_gateway.url}): 2 replicas each,"
             f" MariaDB, rate limits off; floor apps at {floor_apps.gateway_url};"
-            f" wrk -t2 -c{args.connections} -d{args.seconds}s after {args.warmup} s of warm-up"
+            f" wrk -t2 -c{args.connections} -d{args.seconds}s after {args.warmup} s of warm-up; replicas on {python}"
         )
         if only is None:
             print("a killed replica's recovery, quiet fleet:")

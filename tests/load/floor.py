@@ -21,7 +21,7 @@ import httpx
 
 from fleet.nginx import nginx_command
 from fleet.waiting import answers, wait_until
-from tests.load.processes import rss_mib
+from tests.load.processes import deployed_python, rss_mib
 from tests.load.wrk import Result, Scenario, require_wrk, run
 from tests.support import mariadb
 
@@ -99,8 +99,9 @@ class FloorApps:
 
 
 @contextmanager
-def running_floor() -> Iterator[FloorApps]:
-    """Two replicas of each floor app behind a bare nginx, on a throwaway database; stopped on exit."""
+def running_floor(python: str = sys.executable) -> Iterator[FloorApps]:
+    """Two replicas of each floor app (run by `python`) behind a bare nginx, on a throwaway database; stopped
+    on exit."""
     with ExitStack() as stack:
         state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="floor-")))
         env = {"FLOOR_DB_URL": stack.enter_context(product_database()), "PATH": "/usr/bin:/bin"}
@@ -115,7 +116,7 @@ def running_floor() -> Iterator[FloorApps]:
                 f"        location /{app}/ {{ rewrite ^/{app}(.*)$ $1 break; proxy_pass http://{app};"
                 ' proxy_http_version 1.1; proxy_set_header Connection ""; }'
             )
-            uvicorn = [sys.executable, "-m", "uvicorn", f"tests.load.floor_apps:{app}", "--no-access-log"]
+            uvicorn = [python, "-m", "uvicorn", f"tests.load.floor_apps:{app}", "--no-access-log"]
             uvicorn += ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools", "--port"]
             replicas[app] = [stack.enter_context(started([*uvicorn, str(port)], env)) for port in ports]
         with httpx.Client(timeout=2) as client:  # each replica answers before nginx may judge it
@@ -143,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     require_wrk()
     load = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections}
-    with running_floor() as floor:
+    with running_floor(deployed_python()) as floor:
         print(f"floor apps up at {floor.gateway_url}: 2 replicas each; wrk -t2 -c{args.connections} -d{args.seconds}s")
         ceiling = run(floor.gateway_url, Scenario("ceiling", "/healthz"), **load)
         results: list[tuple[str, Result]] = []

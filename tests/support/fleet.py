@@ -7,6 +7,7 @@ with `database="sqlite"`, as `make run` does by default) and yields a `RunningFl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,7 @@ def running_fleet(
     *,
     database: Literal["mariadb", "sqlite"] = "mariadb",
     env: dict[str, str] | None = None,
+    service_python: str | None = None,
 ) -> Iterator[RunningFleet]:
     """A started fleet, stopped (and its throwaway databases dropped) when the block ends.
 
@@ -89,7 +91,8 @@ def running_fleet(
     (CATALOGUE_CACHE_SECONDS=0: tests read their own writes anonymously, and a drill must reach the
     replicas; an extra gateway has it on, as the template does), the admin ADMIN_EMAIL/ADMIN_PASSWORD,
     on MariaDB a signing key file in `state_dir`; `env` adds to or overrides these. With "sqlite" nothing
-    else is set, exactly like `make run`: SQLite files and a dev key generated under `state_dir/var`."""
+    else is set, exactly like `make run`: SQLite files and a dev key generated under `state_dir/var`.
+    `service_python` runs the replicas on another interpreter (`make bench`: the deployed packages alone)."""
     require_nginx()
     fleet_env = base_env()
     fleet_env.update(
@@ -110,7 +113,10 @@ def running_fleet(
             fleet_env["ORDERS_DB_NAME"] = stack.enter_context(mariadb.throwaway_database("fleet_orders"))
             fleet_env["JWT_PRIVATE_KEY_FILE"] = str(write_signing_key(state_dir / "jwt_private_key.pem"))
         fleet_env.update(env or {})
-        running = RunningFleet(config_on_free_ports(state_dir, env=fleet_env))
+        config = config_on_free_ports(state_dir, env=fleet_env)
+        if service_python is not None:
+            config = replace(config, service_python=service_python)
+        running = RunningFleet(config)
         with running:
             yield running
 
