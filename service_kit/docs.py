@@ -36,9 +36,7 @@ def install_docs(app: FastAPI, *, api_prefix: str, openapi_url: str) -> None:
 
     app.add_api_route(docs_url, docs_page, methods=["GET"], include_in_schema=False)
     for name, media_type in _MEDIA_TYPES.items():
-        app.add_api_route(
-            f"{docs_url}/{name}", _asset(name, media_type), methods=["GET"], include_in_schema=False
-        )
+        app.add_api_route(f"{docs_url}/{name}", _asset(name, media_type), methods=["GET"], include_in_schema=False)
 
 
 def _asset(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
