@@ -161,6 +161,9 @@ class FlashSale:
     result: Result
     taken: int
     confirmed: int
+    # From the first confirmed order's creation to the last one's: wrk's own rate divides by the whole run,
+    # though its threads stop at the sell-out.
+    selling_seconds: float
 
     @property
     def exact(self) -> bool:
@@ -179,7 +182,14 @@ def flash_sale(fleet: RunningFleet, shop: Shop, *, seconds: int, connections: in
     scenario = order_scenario("flash sale, 5,000 in stock", shop.shopper, product_id, stop_on_status=409)
     result = run(fleet.gateway_url, scenario, seconds=seconds * 3, connections=connections)
     taken, confirmed = units_taken_and_confirmed(fleet, product_id, FLASH_STOCK)
-    return FlashSale(result=result, taken=taken, confirmed=confirmed)
+    with mariadb.connect(fleet.database_names["ORDERS_DB_NAME"]) as orders, orders.cursor() as cursor:
+        cursor.execute(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(o.created_at), MAX(o.created_at)) FROM orders o"
+            " JOIN order_lines l ON l.order_id = o.id WHERE o.status = 'confirmed' AND l.product_id = %s",
+            (product_id,),
+        )
+        selling_us = _only_value(cursor.fetchone())
+    return FlashSale(result=result, taken=taken, confirmed=confirmed, selling_seconds=selling_us / 1e6)
 
 
 def _pooled(first: Result, second: Result) -> Result:
@@ -225,10 +235,14 @@ def report(
     for target, r in results:
         line(target.scenario.name, r, r.non_2xx + r.socket_errors, target.verdict(r, floor))
     if sale is not None:
-        # Past the sell-out every order is a 409 and its wrk thread stops: those are not errors.
+        # Past the sell-out every order is a 409 and its wrk thread stops: those are not errors. (wrk's rate
+        # divides by the whole run; the line below has the rate of the sale itself.)
         line(sale.result.scenario, sale.result, sale.result.socket_errors)
+        per_second = sale.confirmed / max(sale.selling_seconds, 1e-3)
         print(
-            f"  the sale: {sale.confirmed:,} units confirmed, {sale.taken:,} taken, of {FLASH_STOCK:,}"
+            f"  the sale: {sale.confirmed:,} orders confirmed in {sale.selling_seconds:.1f} s"
+            f" ({per_second:.0f} orders/s, {per_second / floor.per_second:.2f} F),"
+            f" {sale.taken:,} units taken, of {FLASH_STOCK:,}"
             f"{'' if sale.exact else '  NOT EXACT'}{'' if sale.sold_out else ', not sold out'}"
         )
     print(f"\nresident memory after the load (MiB, target <= {RSS_TARGET_MIB:.0f}):")
