@@ -12,7 +12,13 @@ class Settings(ServiceSettings):
     # Ed25519 signing key, PEM inline or in a file; for dev runs it is generated into VAR_DIR once.
     JWT_PRIVATE_KEY: SecretStr | None = None
     JWT_PRIVATE_KEY_FILE: Path | None = None
-    ACCESS_TOKEN_TTL_SECONDS: int = 15 * 60
+    # Published beside the signing key's public half during a key rotation (README, "Rotating the signing
+    # key"): the key that will sign next, and the one that signed until the last rotation. An empty file
+    # publishes nothing, so a deployment can name the files once and change only their contents.
+    JWT_NEXT_PUBLIC_KEY: str | None = None
+    JWT_NEXT_PUBLIC_KEY_FILE: Path | None = None
+    JWT_PREVIOUS_PUBLIC_KEY: str | None = None
+    JWT_PREVIOUS_PUBLIC_KEY_FILE: Path | None = None
     REFRESH_TOKEN_TTL_SECONDS: int = 14 * 24 * 3600
     # The first admin, created at prestart if missing and never overwritten.
     ADMIN_EMAIL: str | None = None
@@ -27,6 +33,8 @@ class Settings(ServiceSettings):
     LOGIN_FREE_ATTEMPTS: int = Field(default=5, ge=1)
     LOGIN_MAX_BLOCK_SECONDS: int = Field(default=900, ge=1)
     LOGIN_FORGET_AFTER_SECONDS: int = Field(default=3600, ge=1)
+    # How long a device cookie lets its client skip the account's throttle (auth_service/devices.py).
+    DEVICE_COOKIE_TTL_SECONDS: int = Field(default=180 * 24 * 3600, ge=60)
 
     def database_name(self) -> str:
         return self.AUTH_DB_NAME
@@ -34,6 +42,17 @@ class Settings(ServiceSettings):
     @property
     def dev_private_key_file(self) -> Path:
         return self.VAR_DIR / "jwt_private_key.pem"
+
+    def published_public_keys(self) -> list[str]:
+        """The PEMs of the next and previous keys that are configured (never the signing key's)."""
+        pems = [
+            value or (path.read_text() if path is not None else "")
+            for value, path in (
+                (self.JWT_NEXT_PUBLIC_KEY, self.JWT_NEXT_PUBLIC_KEY_FILE),
+                (self.JWT_PREVIOUS_PUBLIC_KEY, self.JWT_PREVIOUS_PUBLIC_KEY_FILE),
+            )
+        ]
+        return [pem for pem in pems if pem.strip()]
 
     def login_policy(self) -> LoginPolicy:
         return LoginPolicy(

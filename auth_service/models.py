@@ -29,18 +29,36 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class LoginFailures(Base):
-    """Recent failed logins for one email, known or not (so a throttle tells nothing about which accounts
-    exist). Every replica reads and writes the same row; a successful login deletes it, and a row idle for
-    LOGIN_FORGET_AFTER_SECONDS is forgotten."""
+class FailedLogins(Base):
+    """A login throttle's count for one subject. An attempt is counted *before* its password is checked, so
+    attempts sent at once are refused once the count blocks, however many are in flight; a successful login
+    deletes the row, and a row idle for LOGIN_FORGET_AFTER_SECONDS is forgotten."""
+
+    __abstract__ = True
+
+    subject: Mapped[str]
+    failures: Mapped[int]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    # No login counted against this subject before then, right password or not.
+    blocked_until: Mapped[datetime | None]
+
+
+class LoginFailures(FailedLogins):
+    """Per email, known or not (so a throttle tells nothing about which accounts exist), for every client the
+    account does not know: guessers, and the owner on a new device."""
 
     __tablename__ = "login_failures"
 
-    email: Mapped[str] = mapped_column(exact_string(254), primary_key=True)
-    failures: Mapped[int]
-    last_failed_at: Mapped[datetime] = mapped_column(index=True)
-    # No login for this email before then, right password or not.
-    blocked_until: Mapped[datetime | None]
+    subject: Mapped[str] = mapped_column("email", exact_string(254), primary_key=True)
+
+
+class DeviceLoginFailures(FailedLogins):
+    """Per device: a client holding the account's device cookie (auth_service/devices.py) is counted here
+    alone, so others' guesses at the account never lock it out, and its own guesses still slow it down."""
+
+    __tablename__ = "device_login_failures"
+
+    subject: Mapped[str] = mapped_column("device_id", String(32), primary_key=True)
 
 
 class RefreshToken(Base):

@@ -3,6 +3,7 @@ transaction); `register` and `login` are flows of several units, with the passwo
 no transaction and no connection is held while argon2 runs."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -10,9 +11,9 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import repository, throttle
+from auth_service import devices, repository, throttle
 from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
-from auth_service.models import User
+from auth_service.models import DeviceLoginFailures, LoginFailures, User
 from auth_service.passwords import Passwords
 from auth_service.repository import PublicUser
 from auth_service.schemas import TokenPair, UserCreate, canonical_email
@@ -45,39 +46,54 @@ async def register(database: Database, passwords: Passwords, *, user_in: UserCre
     return await database.run(create)
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    tokens: TokenPair
+    device_cookie: str  # a new one with every login (auth_service/devices.py)
+
+
 async def login(
     database: Database,
     passwords: Passwords,
     *,
     email: str,
     password: str,
+    device_cookie: str | None,
     signer: Signer,
     refresh_ttl: int,
+    device_ttl: int,
     policy: LoginPolicy,
-) -> TokenPair:
-    """A new token pair starting a new family; the same 401 for an unknown email and a wrong password. An
-    email with too many recent failures is refused (429) before its password is even checked."""
+) -> LoggedIn:
+    """A new token pair starting a new family; the same 401 for an unknown email and a wrong password. The
+    attempt is counted (auth_service/throttle.py) before the password is checked: a subject with too many
+    recent failures gets 429, and its password is not even hashed."""
     email, now = canonical_email(email), utcnow()
+    device = devices.recognise(signer, device_cookie)
 
-    async def candidate(session: AsyncSession) -> User | None:
-        await throttle.check(session, email=email, now=now)
-        return await repository.get_by_email(session, email=email)
+    async def admit(session: AsyncSession) -> tuple[User | None, throttle.Subject]:
+        user = await repository.get_by_email(session, email=email)
+        if user is not None and device is not None and device.user_id == user.id:
+            subject = throttle.Subject(DeviceLoginFailures, device.id)
+        else:
+            subject = throttle.Subject(LoginFailures, email)
+        await throttle.admit(session, subject, now=now, policy=policy)
+        return user, subject
 
-    user = await database.read(candidate)
+    user, subject = await database.run(admit, retry_duplicates=True)
     valid, rehash = await passwords.verify(password, user.password_hash if user else None)
     if user is None or not valid:
-        log.info("login_failed")
-        await database.run(partial(throttle.record_failure, email=email, now=now, policy=policy), retry_duplicates=True)
+        log.info("login_failed", known_device=subject.counter is DeviceLoginFailures)
         raise InvalidCredentials()
 
     async def open_session(session: AsyncSession) -> TokenPair:
-        await throttle.clear(session, email=email)
+        await throttle.clear(session, subject)
         if rehash:
             await repository.update_password_hash(session, user_id=user.id, password_hash=rehash)
         return await _issue_pair(session, user=user, family_id=uuid.uuid4().hex, signer=signer, refresh_ttl=refresh_ttl)
 
     log.info("login_succeeded", user_id=user.id)
-    return await database.run(open_session)
+    tokens = await database.run(open_session)
+    return LoggedIn(tokens, devices.issue(signer, user_id=user.id, now=utcnow(), ttl_seconds=device_ttl))
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str, signer: Signer, refresh_ttl: int) -> TokenPair:

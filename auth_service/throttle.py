@@ -1,16 +1,21 @@
-"""Login throttling per account: a few failures are free, then each further attempt for that email waits
-twice as long as the last (capped), whichever addresses the attempts come from. Kept in authDB, so both
-replicas agree; a successful login clears it. The gateway's per-address limit stays generous, for offices
+"""Login throttling, kept in authDB so both replicas agree. Every attempt is counted against one subject
+*before* its password is checked (so forty guesses sent at once cost at most the free attempts' hashes):
+
+- a client holding the account's device cookie (auth_service/devices.py) against that device alone;
+- any other client (a guesser, or the owner on a new device) against the email, from whatever address.
+
+A few attempts are free, then each further one for that subject waits twice as long as the last (capped);
+a successful login clears the subject's count. The gateway's per-address limit stays generous, for offices
 behind one NAT."""
 
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service.models import LoginFailures
+from auth_service.models import FailedLogins
 from service_kit.errors import TooManyRequests
 
 
@@ -40,24 +45,26 @@ class LoginPolicy:
         return last_failed_at <= now - timedelta(seconds=self.forget_after_seconds)
 
 
-_BLOCKED_UNTIL = select(LoginFailures.blocked_until).where(LoginFailures.email == bindparam("email"))
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What one login attempt is counted against."""
+
+    counter: type[FailedLogins]  # LoginFailures or DeviceLoginFailures
+    key: str  # the email, or the device id
 
 
-async def check(session: AsyncSession, *, email: str, now: datetime) -> None:
-    """LoginThrottled (429, Retry-After) while this email is blocked."""
-    blocked_until = (await session.execute(_BLOCKED_UNTIL, {"email": email})).scalar_one_or_none()
-    if blocked_until is not None and blocked_until > now:
-        raise LoginThrottled(retry_after=math.ceil((blocked_until - now).total_seconds()))
-
-
-async def record_failure(session: AsyncSession, *, email: str, now: datetime, policy: LoginPolicy) -> None:
-    """Count a failed login for `email` (locked, so concurrent failures all count). Run with
-    `retry_duplicates`: two first failures for one email race on the primary key. Rows idle past the
+async def admit(session: AsyncSession, subject: Subject, *, now: datetime, policy: LoginPolicy) -> None:
+    """Count an attempt against `subject`, or refuse it (LoginThrottled, 429 with Retry-After) while the
+    subject is blocked. The row is locked, so attempts racing for one subject are counted one after the
+    other. Run with `retry_duplicates`: two first attempts race on the primary key. Rows idle past the
     policy's horizon are swept here too, so guessed emails do not pile up."""
-    row = await session.get(LoginFailures, email, with_for_update=True, populate_existing=True)
+    counter = subject.counter
+    row = await session.get(counter, subject.key, with_for_update=True, populate_existing=True)
+    if row is not None and row.blocked_until is not None and row.blocked_until > now:
+        raise LoginThrottled(retry_after=math.ceil((row.blocked_until - now).total_seconds()))
     if row is None:
         session.add(
-            LoginFailures(email=email, failures=1, last_failed_at=now, blocked_until=policy.blocked_until(1, now))
+            counter(subject=subject.key, failures=1, last_failed_at=now, blocked_until=policy.blocked_until(1, now))
         )
     else:
         row.failures = 1 if policy.forgotten(row.last_failed_at, now) else row.failures + 1
@@ -65,9 +72,10 @@ async def record_failure(session: AsyncSession, *, email: str, now: datetime, po
         row.blocked_until = policy.blocked_until(row.failures, now)
     await session.flush()
     horizon = now - timedelta(seconds=policy.forget_after_seconds)
-    await session.execute(delete(LoginFailures).where(LoginFailures.last_failed_at <= horizon))
+    await session.execute(delete(counter).where(counter.last_failed_at <= horizon))
 
 
-async def clear(session: AsyncSession, *, email: str) -> None:
-    """A successful login forgets the email's failures."""
-    await session.execute(delete(LoginFailures).where(LoginFailures.email == email))
+async def clear(session: AsyncSession, subject: Subject) -> None:
+    """A successful login forgets the subject's count."""
+    counter = subject.counter
+    await session.execute(delete(counter).where(counter.subject == subject.key))

@@ -62,7 +62,13 @@ def database_for(settings: ServiceSettings) -> Database:
 def key_source_for(settings: ServiceSettings) -> KeySource:
     """A configured public key if there is one, else the auth service's JWKS."""
     pem = settings.public_key_pem()
-    return StaticKeys.from_pem(pem) if pem else JwksKeys(settings.jwks_url)
+    if pem:
+        return StaticKeys.from_pem(pem)
+    return JwksKeys(
+        settings.jwks_url,
+        max_age_seconds=settings.JWKS_REFRESH_SECONDS,
+        retain_seconds=settings.ACCESS_TOKEN_TTL_SECONDS + settings.JWT_LEEWAY_SECONDS,
+    )
 
 
 def create_service_app(
@@ -110,7 +116,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.readiness = readiness
-    app.state.token_verifier = TokenVerifier(keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE)
+    app.state.token_verifier = TokenVerifier(
+        keys, issuer=settings.JWT_ISSUER, audience=settings.JWT_AUDIENCE, leeway_seconds=settings.JWT_LEEWAY_SECONDS
+    )
     install_docs(app, api_prefix=api_prefix, openapi_url=f"{api_prefix}/openapi.json")
     app.state.openapi_documents = split_documents(app, api_prefix=api_prefix)
     install_error_handlers(app)

@@ -72,20 +72,29 @@ class StaticKeys:
 
     @classmethod
     def from_pem(cls, pem: str) -> "StaticKeys":
+        return cls(cls.parse_pem(pem))
+
+    @staticmethod
+    def parse_pem(pem: str) -> Ed25519PublicKey:
         key = load_pem_public_key(pem.encode())
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("JWT public key must be an Ed25519 key")
-        return cls(key)
+        return key
 
     async def get(self, kid: str) -> Ed25519PublicKey | None:
         return self._keys.get(kid)
 
 
 class JwksKeys:
-    """The auth service's JWKS, fetched lazily, cached, and refetched when an unknown `kid` appears: at most
-    once per `min_refresh_seconds` whether the fetch works or not, so neither forged kids nor an auth outage
-    turn us into a request amplifier. Until a first fetch has worked, tokens get 503 and a fetch is tried
-    at most once per `keyless_retry_seconds`."""
+    """The auth service's JWKS, fetched lazily and cached.
+
+    Refetched when an unknown `kid` appears, at most once per `min_refresh_seconds` whether the fetch works
+    or not, so neither forged kids nor an auth outage turn us into a request amplifier; and at least every
+    `max_age_seconds`, so a key auth retired stops being trusted. A key that a fetch no longer lists is kept
+    for `retain_seconds` after it was last listed (the tokens' lifetime): during a rotation the two auth
+    replicas may publish different sets, and a token signed a moment ago must not be refused by a verifier
+    that happened to fetch from the other one. Until a first fetch has worked, tokens get 503 and a fetch is
+    tried at most once per `keyless_retry_seconds`."""
 
     def __init__(
         self,
@@ -93,6 +102,8 @@ class JwksKeys:
         *,
         client: httpx.AsyncClient | None = None,
         min_refresh_seconds: float = 30.0,
+        max_age_seconds: float = 300.0,
+        retain_seconds: float = 15 * 60,
         keyless_retry_seconds: float = 1.0,
     ) -> None:
         self._url = url
@@ -100,10 +111,14 @@ class JwksKeys:
             timeout=httpx.Timeout(2.0, connect=1.0), verify=tls_verification(url)
         )
         self._min_refresh = min_refresh_seconds
+        self._max_age = max_age_seconds
+        self._retain = retain_seconds
         self._keyless_retry = keyless_retry_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._last_listed: dict[str, float] = {}  # kid -> when a fetch last listed it
         self._tried_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._aging: asyncio.Task[None] | None = None  # a refresh of a key set past max_age, if one runs
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -113,6 +128,10 @@ class JwksKeys:
     async def get(self, kid: str) -> Ed25519PublicKey | None:
         key = self._keys.get(kid)
         if key is not None:
+            if time.monotonic() - self._tried_at >= self._max_age and self._aging is None:
+                # Old enough to look again, in the background: no request waits on auth for a key it has.
+                self._tried_at = time.monotonic()
+                self._aging = asyncio.create_task(self._refresh_in_background())
             return key
         async with self._lock:
             interval = self._min_refresh if self._keys else self._keyless_retry
@@ -123,6 +142,13 @@ class JwksKeys:
             raise DependencyUnavailable("Cannot fetch the keys that verify access tokens.")
         return self._keys.get(kid)
 
+    async def _refresh_in_background(self) -> None:
+        try:
+            async with self._lock:
+                await self._refresh()
+        finally:
+            self._aging = None
+
     async def _refresh(self) -> None:
         try:
             with dependency_call("auth_service") as call:
@@ -132,16 +158,28 @@ class JwksKeys:
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks_fetch_failed", url=self._url, error=str(exc))
-            return
-        keys: dict[str, Ed25519PublicKey] = {}
+            return  # keep every key we have: an auth outage retires nothing
+        listed: dict[str, Ed25519PublicKey] = {}
         for jwk in document.get("keys", []):
             if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and isinstance(jwk.get("kid"), str):
                 key = jwt.PyJWK.from_dict(jwk, algorithm=ALGORITHM).key
                 if isinstance(key, Ed25519PublicKey):
-                    keys[jwk["kid"]] = key
-        self._keys = keys
+                    listed[jwk["kid"]] = key
+        now = time.monotonic()
+        self._last_listed.update(dict.fromkeys(listed, now))
+        retained = {
+            kid: key
+            for kid, key in self._keys.items()
+            if kid not in listed and now - self._last_listed[kid] < self._retain
+        }
+        if retained:
+            log.info("jwks_keys_retained", kids=sorted(retained))
+        self._keys = {**retained, **listed}
+        self._last_listed = {kid: self._last_listed[kid] for kid in self._keys}
 
     async def close(self) -> None:
+        if self._aging is not None:
+            self._aging.cancel()
         await self._client.aclose()
 
 
@@ -151,12 +189,18 @@ class TokenVerifier:
     A signature check costs ~150 us of CPU, more than the rest of a typical read, and a client sends the
     same access token with every request until it expires. So the verdicts on the last `remembered`
     tokens are kept: the exact token string that verified maps to its caller until its `exp`. Nothing
-    but a token that passed every check is kept, and a kept one still expires on time."""
+    but a token that passed every check is kept, and a kept one still expires on time.
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, remembered: int = 4096) -> None:
+    `exp`, `iat` and `nbf` are judged with `leeway_seconds` to spare, since this clock is not auth's: `iat`
+    is whole seconds, so a verifier 100 ms behind auth would otherwise refuse a token used right after login."""
+
+    def __init__(
+        self, keys: KeySource, *, issuer: str, audience: str, leeway_seconds: float = 0.0, remembered: int = 4096
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._leeway = leeway_seconds
         self._remembered = remembered
         self._verified: dict[str, tuple[Principal, float]] = {}
 
@@ -191,6 +235,7 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 issuer=self._issuer,
                 audience=self._audience,
+                leeway=self._leeway,
                 options={"require": list(REQUIRED_CLAIMS)},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -200,7 +245,7 @@ class TokenVerifier:
         if claims["type"] != ACCESS_TOKEN_TYPE:
             raise Unauthorized("This is not an access token.")
         try:
-            return Principal(id=int(claims["sub"]), role=Role(claims["role"])), float(claims["exp"])
+            return Principal(id=int(claims["sub"]), role=Role(claims["role"])), float(claims["exp"]) + self._leeway
         except (TypeError, ValueError) as exc:
             raise Unauthorized("The access token's claims are invalid.") from exc
 

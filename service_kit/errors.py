@@ -108,11 +108,12 @@ class ServiceUnavailable(AppError):
 
 
 class _RetryLater(AppError):
-    """A refusal that says when to come back: `Retry-After` (seconds) in the headers and the details."""
+    """A refusal that says when to come back: `Retry-After` in the headers and `retry_after_seconds` in the
+    details, the field the gateway's own 429 uses too, so a client reads one name whoever refused it."""
 
     def __init__(self, message: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.details.setdefault("retry_after", retry_after)
+        self.details.setdefault("retry_after_seconds", retry_after)
         self.headers.setdefault("Retry-After", str(retry_after))
 
 

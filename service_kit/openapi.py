@@ -86,7 +86,12 @@ _URI_TOO_LONG = "`uri_too_long`: the gateway reads request lines of up to 8 KiB.
 _BODY_TOO_LARGE = "`payload_too_large`: the gateway takes bodies of up to 1 MiB (`details.max_bytes`)."
 _RATE_LIMITED = "`rate_limited`: the gateway's limit for this client address (README, Configuration)."
 _ENVELOPE = {"application/json": {"schema": {"$ref": f"{_SCHEMA_REF}ErrorEnvelope"}}}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again; `details.retry_after_seconds` says the same.",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 def _document_common_errors(document: dict[str, Any], *, public: Callable[[str], bool]) -> None:

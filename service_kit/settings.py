@@ -5,7 +5,7 @@ import ssl
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import URL
 
@@ -70,6 +70,14 @@ class ServiceSettings(BaseSettings):
     # Access-token verification: a configured public key, else the auth service's JWKS.
     JWT_ISSUER: str = "ecommerce-auth"
     JWT_AUDIENCE: str = "ecommerce-api"
+    # How far this replica's clock may be from auth's when judging a token's times (exp, iat, nbf).
+    JWT_LEEWAY_SECONDS: float = Field(default=5.0, ge=0, le=60)
+    # How long auth's access tokens live; a verifier keeps a key auth stopped publishing this long (plus the
+    # leeway), so no token that key signed is refused before it expires.
+    ACCESS_TOKEN_TTL_SECONDS: int = Field(default=15 * 60, ge=1)
+    # How often a verifier looks at auth's key set again, in the background: a key rotation publishes the
+    # next key at least this long before signing with it (README, "Rotating the signing key").
+    JWKS_REFRESH_SECONDS: float = Field(default=300.0, ge=1)
     JWT_PUBLIC_KEY: str | None = None
     JWT_PUBLIC_KEY_FILE: Path | None = None
     AUTH_SERVICE_URL: str = "http://127.0.0.1:8080"

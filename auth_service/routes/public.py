@@ -4,9 +4,9 @@ Handlers return ORM rows where the response model says what of them is sent (nev
 from functools import partial
 from typing import Annotated
 
-from fastapi import Path, Response, status
+from fastapi import Cookie, Header, Path, Response, status
 
-from auth_service import metrics, service
+from auth_service import devices, metrics, service
 from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
 from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
 from auth_service.models import User
@@ -31,6 +31,11 @@ from service_kit.routing import ServiceRouter
 
 PREFIX = "/api/v0/auth"
 
+DEVICE_COOKIE_NOTE = (
+    "Set by a successful login (HttpOnly, signed): a client that sends it back is throttled on its own, so "
+    "others' failed guesses at the account never lock it out. Clients that keep no cookies are new devices."
+)
+
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.")]
 
 # Anyone may call these; the routes below need a token.
@@ -54,18 +59,37 @@ async def register(database: DatabaseDep, passwords: PasswordsDep, user_in: User
     "/login", response_model=TokenPair, responses=error_responses(InvalidCredentials, LoginThrottled, HashingBusy)
 )
 async def login(
-    database: DatabaseDep, passwords: PasswordsDep, credentials: LoginRequest, signer: SignerDep, settings: SettingsDep
+    database: DatabaseDep,
+    passwords: PasswordsDep,
+    credentials: LoginRequest,
+    signer: SignerDep,
+    settings: SettingsDep,
+    response: Response,
+    device: Annotated[str | None, Cookie(alias=devices.COOKIE, description=DEVICE_COOKIE_NOTE)] = None,
+    forwarded_proto: Annotated[str | None, Header(alias="X-Forwarded-Proto", include_in_schema=False)] = None,
 ) -> TokenPair:
     with counting(metrics.LOGINS, metrics.LOGIN_REFUSALS, ok="succeeded", other="error"):
-        return await service.login(
+        logged_in = await service.login(
             database,
             passwords,
             email=credentials.email,
             password=credentials.password.get_secret_value(),
+            device_cookie=device,
             signer=signer,
             refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS,
+            device_ttl=settings.DEVICE_COOKIE_TTL_SECONDS,
             policy=settings.login_policy(),
         )
+    response.set_cookie(
+        devices.COOKIE,
+        logged_in.device_cookie,
+        max_age=settings.DEVICE_COOKIE_TTL_SECONDS,
+        path=devices.COOKIE_PATH,
+        secure=forwarded_proto == "https",  # behind the TLS gateway; plain-HTTP local runs keep it too
+        httponly=True,
+        samesite="strict",
+    )
+    return logged_in.tokens
 
 
 @open_router.post("/refresh", response_model=TokenPair, responses=error_responses(InvalidRefreshToken))

@@ -21,6 +21,11 @@ from tests.auth_service.integration.test_api import (  # noqa: F401 - collected 
     TestRefresh,
     TestRegister,
 )
+from tests.auth_service.integration.test_login_throttle import (  # noqa: F401 - through nginx too
+    TestCountedBeforeChecked,
+    TestDevices,
+    TestPerAccount,
+)
 from tests.support.concurrency import burst
 from tests.support.fleet import RunningFleet
 from tests.support.tokens import TokenMinter

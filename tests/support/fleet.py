@@ -48,6 +48,10 @@ class RunningFleet(Fleet):
         configured = self.config.env.get("JWT_PRIVATE_KEY_FILE")
         return Path(configured) if configured else Path(self.config.env["VAR_DIR"]) / "jwt_private_key.pem"
 
+    def jwt_published_key_file(self, which: Literal["next", "previous"]) -> Path:
+        """Where auth reads the public key it publishes beside its signing key's (empty: none)."""
+        return Path(self.config.env[f"JWT_{which.upper()}_PUBLIC_KEY_FILE"])
+
     @property
     def database_names(self) -> dict[str, str]:
         """AUTH_DB_NAME, PRODUCTS_DB_NAME, ORDERS_DB_NAME on MariaDB (empty on SQLite)."""
@@ -102,6 +106,8 @@ def running_fleet(
         API_RATE_LIMIT="0",
         REGISTER_RATE_LIMIT="0",
         CATALOGUE_CACHE_SECONDS="0",
+        # Verifiers look at auth's key set again every 2 s (300 in production), so a rotation drills in seconds.
+        JWKS_REFRESH_SECONDS="2",
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
@@ -112,6 +118,11 @@ def running_fleet(
             fleet_env["PRODUCTS_DB_NAME"] = stack.enter_context(mariadb.throwaway_database("fleet_products"))
             fleet_env["ORDERS_DB_NAME"] = stack.enter_context(mariadb.throwaway_database("fleet_orders"))
             fleet_env["JWT_PRIVATE_KEY_FILE"] = str(write_signing_key(state_dir / "jwt_private_key.pem"))
+            # Named once and empty, as a deployment would: a key rotation writes them and restarts auth.
+            for which in ("next", "previous"):
+                published = state_dir / f"jwt_{which}_public_key.pem"
+                published.touch()
+                fleet_env[f"JWT_{which.upper()}_PUBLIC_KEY_FILE"] = str(published)
         fleet_env.update(env or {})
         config = config_on_free_ports(state_dir, env=fleet_env)
         if service_python is not None:

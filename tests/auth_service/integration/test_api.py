@@ -261,6 +261,21 @@ class TestForgedTokens:
         account = register(api)
         assert api.get(f"{AUTH}/me", headers=bearer(_sign(signing_key, _claims(account.id)))).status_code == 200
 
+    @pytest.mark.parametrize(
+        "times",
+        [
+            {"iat": timedelta(seconds=2)},  # auth's clock a little ahead of the verifier's
+            {"iat": timedelta(minutes=-5), "exp": timedelta(seconds=-2)},  # a little behind
+        ],
+        ids=["issued-ahead", "expired-just-now"],
+    )
+    def test_a_token_from_a_clock_a_little_off_is_accepted(self, api, signing_key, times):
+        # Within JWT_LEEWAY_SECONDS (5 s) of the verifier's clock, a token's times are clock skew.
+        account = register(api)
+        now = datetime.now(UTC)
+        claims = _claims(account.id, **{name: now + offset for name, offset in times.items()})
+        assert api.get(f"{AUTH}/me", headers=bearer(_sign(signing_key, claims))).status_code == 200
+
 
 class TestGetUser:
     def test_self(self, api):

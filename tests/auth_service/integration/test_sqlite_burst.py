@@ -19,9 +19,12 @@ IN_FLIGHT = 80  # eight times the pool
 
 @pytest.fixture(scope="module")
 def sqlite_auth(tmp_path_factory):
-    # Every login may wait for a hashing thread: this is about the database file's lock, not the hashing queue.
+    # Every login may wait for a hashing thread, and none is throttled: this is about the database file's
+    # lock, not the hashing queue or the throttle (whose counting transactions add to the burst).
     var_dir = tmp_path_factory.mktemp("sqlite-auth")
-    settings = Settings(APP_ENV="test", LOG_LEVEL="WARNING", VAR_DIR=var_dir, HASH_QUEUE=IN_FLIGHT)
+    settings = Settings(
+        APP_ENV="test", LOG_LEVEL="WARNING", VAR_DIR=var_dir, HASH_QUEUE=IN_FLIGHT, LOGIN_FREE_ATTEMPTS=10 * IN_FLIGHT
+    )
     upgrade_to_head(settings, Path(auth_service.__file__).parent / "migrations")
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client

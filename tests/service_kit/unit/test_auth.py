@@ -1,5 +1,6 @@
 """Access-token verification: only EdDSA access tokens from our issuer, for our audience, signed by a known key."""
 
+import asyncio
 import base64
 import json
 import time
@@ -16,6 +17,7 @@ from service_kit.auth import JwksKeys, Principal, Role, StaticKeys, TokenVerifie
 from service_kit.errors import DependencyUnavailable, Unauthorized
 
 ISSUER, AUDIENCE = "ecommerce-auth", "ecommerce-api"
+LEEWAY = 5  # seconds, ServiceSettings' default
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +27,13 @@ def private_key():
 
 @pytest.fixture(scope="module")
 def verifier(private_key):
-    return TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE)
+    return TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY)
 
 
 def claims(**overrides):
+    """Valid claims with `overrides`; a timedelta is that far from now (when the token is signed)."""
     now = datetime.now(UTC)
+    overrides = {key: now + value if isinstance(value, timedelta) else value for key, value in overrides.items()}
     base = {
         "sub": "7",
         "role": "user",
@@ -61,7 +65,8 @@ class TestTokenVerifier:
         "bad",
         [
             {"type": "refresh"},
-            {"exp": datetime.now(UTC) - timedelta(seconds=1)},
+            {"exp": timedelta(seconds=-LEEWAY - 1)},
+            {"iat": timedelta(seconds=LEEWAY + 2)},
             {"iss": "someone-else"},
             {"aud": "another-api"},
             {"role": "superuser"},
@@ -69,11 +74,19 @@ class TestTokenVerifier:
             {"jti": None},
             {"type": None},
         ],
-        ids=["refresh", "expired", "issuer", "audience", "role", "sub", "no-jti", "no-type"],
+        ids=["refresh", "expired", "issued-in-the-future", "issuer", "audience", "role", "sub", "no-jti", "no-type"],
     )
     def test_rejects_wrong_claims(self, verifier, private_key, bad):
         with pytest.raises(Unauthorized):
             run(verifier.verify(sign(private_key, claims(**bad))))
+
+    @pytest.mark.parametrize(
+        "skewed",
+        [{"iat": timedelta(seconds=2)}, {"exp": timedelta(seconds=-2)}],
+        ids=["auth-clock-ahead", "auth-clock-behind"],
+    )
+    def test_tolerates_clock_skew_within_the_leeway(self, verifier, private_key, skewed):
+        assert run(verifier.verify(sign(private_key, claims(**skewed)))) == Principal(id=7, role=Role.USER)
 
     def test_rejects_alg_none(self, verifier, private_key):
         kid = public_jwk(private_key.public_key())["kid"]
@@ -107,7 +120,9 @@ class TestTokenVerifier:
 
 class TestRememberedVerdicts:
     def test_a_remembered_token_is_checked_again_once_it_expired(self, private_key, monkeypatch):
-        verifier = TokenVerifier(StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE)
+        verifier = TokenVerifier(
+            StaticKeys(private_key.public_key()), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=LEEWAY
+        )
         checks = []
         full_check = verifier._verify
 
@@ -121,7 +136,7 @@ class TestRememberedVerdicts:
         run(verifier.verify(token))
         run(verifier.verify(token))
         assert len(checks) == 1  # the second came from memory
-        monkeypatch.setattr(time, "time", lambda: now + 61)
+        monkeypatch.setattr(time, "time", lambda: now + 60 + LEEWAY + 1)
         run(verifier.verify(token))  # PyJWT's own clock still says valid; ours sent it to the full check
         assert len(checks) == 2
 
@@ -233,3 +248,65 @@ class TestJwksKeys:
         working[0] = True
         recovering = JwksKeys("http://auth/jwks", client=client, keyless_retry_seconds=0)
         assert run(recovering.get(public_jwk(private_key.public_key())["kid"])) is not None
+
+
+class TestJwksKeysDuringARotation:
+    """Auth's replicas may publish different key sets for a while; a key seen once is kept until every token
+    it signed has expired, and a key set past its age is looked at again without making a request wait."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch):
+        now = [1000.0]
+        monkeypatch.setattr(time, "monotonic", lambda: now[0])
+        return now
+
+    @staticmethod
+    def published(listed: list[Ed25519PrivateKey], calls: list[str]) -> httpx.AsyncClient:
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request.url.path)
+            return httpx.Response(200, json={"keys": [public_jwk(key.public_key()) for key in listed]})
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    def test_a_key_no_longer_listed_is_kept_for_the_tokens_lifetime(self, clock):
+        old, new, newer = (Ed25519PrivateKey.generate() for _ in range(3))
+        listed, calls = [old], list[str]()
+        keys = JwksKeys(
+            "http://auth/jwks", client=self.published(listed, calls), min_refresh_seconds=0, retain_seconds=900
+        )
+        kid = {key: public_jwk(key.public_key())["kid"] for key in (old, new, newer)}
+        assert run(keys.get(kid[old])) is not None
+        listed[:] = [new]  # the replica fetched from next already dropped the old key
+        assert run(keys.get(kid[new])) is not None
+        assert run(keys.get(kid[old])) is not None  # kept: tokens it signed a moment ago are still valid
+        clock[0] += 901
+        listed[:] = [newer]
+        assert run(keys.get(kid[newer])) is not None
+        assert run(keys.get(kid[old])) is None  # unlisted for longer than any token lives (and not back)
+        assert len(calls) == 4
+
+    def test_a_key_set_past_its_age_is_refetched_in_the_background(self, clock):
+        key = Ed25519PrivateKey.generate()
+        kid = public_jwk(key.public_key())["kid"]
+        listed, calls = [key], list[str]()
+        keys = JwksKeys("http://auth/jwks", client=self.published(listed, calls), max_age_seconds=300)
+
+        async def settle() -> None:
+            # The clock is frozen, and asyncio's timers read it: yield turns instead of sleeping.
+            for _ in range(100):
+                await asyncio.sleep(0)
+
+        async def scenario() -> None:
+            assert await keys.get(kid) is not None
+            clock[0] += 301
+            listed[:] = [Ed25519PrivateKey.generate()]  # auth retired the key
+            for _ in range(5):  # answered from memory; one refetch runs beside them, however many ask
+                assert await keys.get(kid) is not None
+            await settle()
+            assert len(calls) == 2
+            clock[0] += 15 * 60 + 301
+            assert await keys.get(kid) is not None
+            await settle()
+            assert await keys.get(kid) is None and len(calls) == 3
+
+        run(scenario())
