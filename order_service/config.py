@@ -1,5 +1,8 @@
 from pathlib import Path
 
+from pydantic import Field
+
+from order_service.limits import OrderLimits
 from service_kit.settings import ServiceSettings
 
 
@@ -27,9 +30,21 @@ class Settings(ServiceSettings):
     RECONCILE_LEASE_SECONDS: float = 60.0
     # How long a replayed Idempotency-Key waits for the first request before answering 409.
     IDEMPOTENCY_WAIT_SECONDS: float = 5.0
+    # Business limits (order_service/limits.py): units per line, per order, and held at once by one user in
+    # its pending and confirmed orders; past one, 422 `order_limit_exceeded`. 0 turns a limit off.
+    ORDER_MAX_UNITS_PER_LINE: int = Field(default=1_000, ge=0)
+    ORDER_MAX_UNITS_PER_ORDER: int = Field(default=10_000, ge=0)
+    ORDER_MAX_OPEN_UNITS_PER_USER: int = Field(default=10_000, ge=0)
 
     def database_name(self) -> str:
         return self.ORDERS_DB_NAME
+
+    def order_limits(self) -> OrderLimits:
+        return OrderLimits(
+            units_per_line=self.ORDER_MAX_UNITS_PER_LINE,
+            units_per_order=self.ORDER_MAX_UNITS_PER_ORDER,
+            open_units_per_user=self.ORDER_MAX_OPEN_UNITS_PER_USER,
+        )
 
 
 settings = Settings()

@@ -45,3 +45,11 @@ class IdempotencyInProgress(Conflict):
 class OrderNotCancellable(Conflict):
     code = "order_not_cancellable"
     message = "Only a confirmed order can be cancelled."
+
+
+class OrderLimitExceeded(ValidationFailed):
+    """`details.limit` names the limit (units_per_line, units_per_order, open_units_per_user), `details.max`
+    says its value."""
+
+    code = "order_limit_exceeded"
+    message = "This order goes past a limit on what one order or one user may hold; nothing was taken."

@@ -37,6 +37,7 @@ from order_service.exceptions import (
     ProductRejected,
     ProductUnavailable,
 )
+from order_service.limits import OrderLimits
 from order_service.models import Order, OrderStatus
 from order_service.repository import Placement
 from order_service.schemas import OrderCreate
@@ -64,10 +65,13 @@ async def place_order(
     order_in: OrderCreate,
     idempotency_key: str | None,
     replay_wait_seconds: float,
+    limits: OrderLimits,
 ) -> Placed:
     """Persist the order pending, reserve its stock over HTTP, then confirm it with the product service's
-    names and prices. Out of stock or an unknown product: the order fails holding nothing. No answer from
-    the product service: fail with the release owed (the reconciler delivers it), 503."""
+    names and prices. Past a business limit: 422, nothing written. Out of stock or an unknown product: the
+    order fails holding nothing. No answer from the product service: fail with the release owed (the
+    reconciler delivers it), 503."""
+    limits.check(order_in)
     quantities = {line.product_id: line.quantity for line in order_in.items}
     fingerprint = hashlib.sha256(json.dumps(order_in.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     order = await _start(
@@ -77,11 +81,12 @@ async def place_order(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         replay_wait_seconds=replay_wait_seconds,
+        max_open_units=limits.max_open_units,
     )
     if isinstance(order, Order):
         return Placed(order, created=False)
     try:
-        reservation = await products.reserve(order.reservation_id, quantities)
+        reservation = await products.reserve(order.reservation_id, quantities, user_id=caller.id)
     except (OutOfStock, ProductRejected, ProductRefused, ProductBusy) as refusal:
         # Refused, or never sent (no bulkhead slot): the product service holds nothing, and is owed nothing.
         await _fail(database, order.id, code=refusal.error_code, released=True)
@@ -258,6 +263,7 @@ async def _start(
     idempotency_key: str | None,
     fingerprint: str,
     replay_wait_seconds: float,
+    max_open_units: int,
 ) -> Placement | Order:
     """Insert the pending order (a Placement), or find the one this Idempotency-Key already made (an Order).
     The unique index on (user_id, idempotency_key) decides between concurrent first requests; a replay waits
@@ -269,6 +275,7 @@ async def _start(
         quantities=quantities,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        max_open_units=max_open_units,
     )
     while True:
         try:

@@ -69,3 +69,14 @@ class OrderLine(Base):
     quantity: Mapped[int]
     name: Mapped[str | None] = mapped_column(String(200))
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+
+
+class UserOpenUnits(Base):
+    """The units one user's pending and confirmed orders hold, kept by every step that starts or ends a hold
+    (placement, fail, cancel) in that step's own transaction, so a placement checks the user's limit by
+    raising this one row, which also makes that user's concurrent placements take turns."""
+
+    __tablename__ = "user_open_units"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    units: Mapped[int] = mapped_column(BigInteger)

@@ -7,10 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Table, bindparam, insert, or_, select, update
+from sqlalchemy import CursorResult, Insert, Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service.models import Order, OrderLine, OrderStatus
+from order_service.exceptions import OrderLimitExceeded
+from order_service.models import Order, OrderLine, OrderStatus, UserOpenUnits
 from service_kit.db import rows_matched, utcnow
 
 # Lines are updated as table rows: an ORM UPDATE given many parameter sets would mean "by primary key".
@@ -145,9 +147,11 @@ async def create_pending(
     quantities: dict[int, int],
     idempotency_key: str | None,
     fingerprint: str,
+    max_open_units: int,
 ) -> Placement:
-    """Insert a pending order and its lines; IntegrityError if the user already used the key (or, about
-    once in 10^18 inserts, if the random reservation id is taken)."""
+    """Insert a pending order and its lines, and count its units as the user's; IntegrityError if the user
+    already used the key (or, about once in 10^18 inserts, if the random reservation id is taken),
+    OrderLimitExceeded if the user would hold more than `max_open_units`."""
     now = utcnow()
     reservation_id = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
     order = {
@@ -166,7 +170,52 @@ async def create_pending(
         _INSERT_LINES,
         [{"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity} for line in lines],
     )
+    await _hold_units(session, user_id=user_id, units=sum(quantities.values()), max_open_units=max_open_units)
     return Placement(order_id, user_id, reservation_id, OrderStatus.PENDING, None, now, lines)
+
+
+_open_units = cast(Table, UserOpenUnits.__table__)
+_HELD = select(_open_units.c.units).where(_open_units.c.user_id == bindparam("user_id"))
+# The units an order holds, and its user: what fail and cancel give back to the user's count.
+_ORDER_UNITS = (
+    select(func.coalesce(func.sum(_lines.c.quantity), 0))
+    .where(_lines.c.order_id == bindparam("order_id"))
+    .scalar_subquery()
+)
+_ORDER_USER = select(_orders.c.user_id).where(_orders.c.id == bindparam("order_id")).scalar_subquery()
+_GIVE_BACK_UNITS = (
+    update(_open_units).where(_open_units.c.user_id == _ORDER_USER).values(units=_open_units.c.units - _ORDER_UNITS)
+)
+
+
+def _add_units(dialect: str) -> Insert:
+    """INSERT the user's count, or add to it: one statement that also locks the row until the commit."""
+    if dialect == "mysql":
+        upsert = mysql.insert(_open_units)
+        return upsert.on_duplicate_key_update(units=_open_units.c.units + upsert.inserted.units)
+    upsert_sqlite = sqlite.insert(_open_units)
+    return upsert_sqlite.on_conflict_do_update(
+        index_elements=[_open_units.c.user_id], set_={"units": _open_units.c.units + upsert_sqlite.excluded.units}
+    )
+
+
+_ADD_UNITS = {dialect: _add_units(dialect) for dialect in ("mysql", "sqlite")}
+
+
+async def _hold_units(session: AsyncSession, *, user_id: int, units: int, max_open_units: int) -> None:
+    """Add `units` to what the user holds; OrderLimitExceeded (the unit then rolls it back) past the limit.
+    The row stays locked until the placement commits, so one user's placements are counted one at a time."""
+    await session.execute(_ADD_UNITS[session.get_bind().dialect.name], {"user_id": user_id, "units": units})
+    held = (await session.execute(_HELD, {"user_id": user_id})).scalar_one()
+    if held > max_open_units:
+        raise OrderLimitExceeded(
+            details={"limit": "open_units_per_user", "max": max_open_units, "held": held - units, "units": units}
+        )
+
+
+async def _give_back_units(session: AsyncSession, *, order_id: int) -> None:
+    """The order no longer holds stock (failed or cancelled): its units leave its user's count."""
+    await session.execute(_GIVE_BACK_UNITS, {"order_id": order_id})
 
 
 async def confirm(
@@ -200,7 +249,10 @@ async def fail(
     changes = {"status": OrderStatus.FAILED, "failure_code": code, "idempotency_key": None, "updated_at": now}
     if released:
         changes["released_at"] = now
-    return await rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) == 1
+    if await rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) != 1:
+        return False
+    await _give_back_units(session, order_id=order_id)
+    return True
 
 
 async def cancel(session: AsyncSession, *, order_id: int) -> bool:
@@ -211,7 +263,10 @@ async def cancel(session: AsyncSession, *, order_id: int) -> bool:
         .values(status=OrderStatus.CANCELLED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return await rows_matched(session, statement) == 1
+    if await rows_matched(session, statement) != 1:
+        return False
+    await _give_back_units(session, order_id=order_id)
+    return True
 
 
 async def mark_released(session: AsyncSession, *, order_id: int) -> None:

@@ -1,11 +1,13 @@
 """The product service's /internal/ stock API, as the order service uses it: a pooled client with short
 timeouts, the service credential and the caller's request id on every call, bounded retries (safe because
 reserve and release are idempotent by order id), and a bulkhead that keeps a burst of orders queued here,
-where waiting costs nothing, rather than at the product service, where it would turn into timeouts."""
+where waiting costs nothing, rather than at the product service, where it would turn into timeouts. The
+bulkhead is shared fairly between users (service_kit/fairness.py): one user's flood of large orders delays
+another user's order by at most one call in turn."""
 
-import asyncio
 import time
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,6 +25,7 @@ from order_service.exceptions import (
     ProductUnavailable,
 )
 from service_kit.auth import SERVICE_TOKEN_HEADER
+from service_kit.fairness import FairSlots
 from service_kit.metrics import dependency_call
 from service_kit.outbound import tls_verification
 from service_kit.tracing import propagation_headers
@@ -83,7 +86,7 @@ class ProductClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._deadline = deadline
-        self._in_flight = asyncio.BoundedSemaphore(max_in_flight)
+        self._slots = FairSlots(max_in_flight)
         self._queue_timeout = queue_timeout
         self._stall_timeout = stall_timeout
         # When the product service last answered anything: calls finishing is what makes queueing worth it.
@@ -102,11 +105,12 @@ class ProductClient:
         """The client every call goes out on (tracing instruments it)."""
         return self._http
 
-    async def reserve(self, order_id: int, quantities: dict[int, int]) -> Reservation:
-        """Take stock for every line or none. Raises OutOfStock or ProductRejected when the product service
-        said no (nothing taken), ProductUnavailable when its answer never came (outcome unknown)."""
+    async def reserve(self, order_id: int, quantities: dict[int, int], *, user_id: int | None = None) -> Reservation:
+        """Take stock for every line or none, in `user_id`'s turn of the bulkhead. Raises OutOfStock or
+        ProductRejected when the product service said no (nothing taken), ProductUnavailable when its answer
+        never came (outcome unknown)."""
         body = {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in quantities.items()]}
-        return _reservation(await self._call("POST", "/internal/reservations", json=body))
+        return _reservation(await self._call("POST", "/internal/reservations", json=body, turn_of=user_id))
 
     async def release(self, order_id: int) -> None:
         """Give back whatever the order holds, exactly once however often it is called. Delivered only when the
@@ -120,13 +124,23 @@ class ProductClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, json: dict[str, Any] | None = None, *, turn_of: Hashable = None
+    ) -> dict[str, Any]:
         """One call, with a slot of the bulkhead. A burst queues for a slot as long as the product service keeps
         answering (up to the queue timeout); while it answers nothing (stalled), a caller waits at most the
         stall timeout, and the time it waited counts against its deadline: a placement answers within the
         deadline even when every slot is stuck."""
         started = time.monotonic()
-        if not await self._acquire_slot(started):
+
+        def give_up() -> bool:
+            moment = time.monotonic()
+            return (
+                moment - started >= self._queue_timeout
+                or moment - max(self._answered_at, started) >= self._stall_timeout
+            )
+
+        if not await self._slots.acquire(turn_of, give_up=give_up, poll_seconds=_SLOT_POLL_SECONDS):
             log.warning("product_service_busy", path=path)
             raise ProductBusy()
         try:
@@ -134,21 +148,7 @@ class ProductClient:
             deadline = max(self._deadline - unanswered_for, _MIN_CALL_SECONDS)
             return await self._call_with_retries(method, path, json, deadline)
         finally:
-            self._in_flight.release()
-
-    async def _acquire_slot(self, started: float) -> bool:
-        while True:
-            try:
-                async with asyncio.timeout(_SLOT_POLL_SECONDS):
-                    await self._in_flight.acquire()
-                return True
-            except TimeoutError:
-                moment = time.monotonic()
-                if (
-                    moment - started >= self._queue_timeout
-                    or moment - max(self._answered_at, started) >= self._stall_timeout
-                ):
-                    return False
+            self._slots.release()
 
     async def _call_with_retries(
         self, method: str, path: str, json: dict[str, Any] | None, deadline: float

@@ -54,8 +54,10 @@ IdempotencyKey = Annotated[
             IdempotencyKeyReused,
             notes={
                 409: "Nothing was taken.",
-                422: "Or a code of the product service, relayed: `unknown_product` (`details.product_id`), "
-                "`total_too_large` (`details: {total, max_total}`); nothing was taken.",
+                422: "Or `order_limit_exceeded`: past a business limit (`details.limit`: `units_per_line`, "
+                "`units_per_order` or `open_units_per_user`, `details.max`: its value; README, Configuration). "
+                "Or a code of the product service, relayed: `unknown_product` (`details.product_id`), "
+                "`total_too_large` (`details: {total, max_total}`). Nothing was taken.",
             },
         ),
     },
@@ -77,6 +79,7 @@ async def create_order(
             order_in=order_in,
             idempotency_key=idempotency_key,
             replay_wait_seconds=settings.IDEMPOTENCY_WAIT_SECONDS,
+            limits=settings.order_limits(),
         )
     metrics.PLACEMENTS.labels("confirmed" if placed.created else "replayed").inc()
     if not placed.created:

@@ -3,8 +3,10 @@ nginx, real HTTP between them, MariaDB underneath. The order contract classes ru
 the scenarios only a fleet can stage: a flash sale, an outage, replicas killed mid-stream."""
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from fleet.waiting import FleetError, wait_until
 from tests.order_service.integration.test_api import (  # noqa: F401 - collected here again, through nginx
+    TestBusinessLimits,
     TestCancelOrder,
     TestIdempotencyKey,
     TestPlaceOrder,
@@ -134,6 +137,33 @@ class TestFlashSale:
         orders = settled(api, admin)
         confirmed = [o for o in orders if o["status"] == "confirmed" and o["items"][0]["product_id"] == item["id"]]
         assert len(confirmed) == 50 and confirmed_quantity(orders, item["id"]) == 50
+
+
+class TestOneUserCannotCrowdOutAnother:
+    def test_a_one_line_order_is_not_queued_behind_another_users_flood_of_large_orders(self, api, admin, minter):
+        catalogue = [create_product(api, admin.headers, stock=100) for _ in range(100)]
+        large = {"items": [{"product_id": item["id"], "quantity": 1} for item in catalogue]}
+        hoarder, shopper = (minter.user_headers(user_id=800_000_000 + uuid.uuid4().int % 10**8) for _ in range(2))
+        answered_at: list[float] = []
+
+        def place_large(_: int) -> httpx.Response:
+            response = api.post(ORDERS, json=large, headers=hoarder)
+            answered_at.append(time.monotonic())
+            return response
+
+        with ThreadPoolExecutor(max_workers=60) as pool:
+            flood = [pool.submit(place_large, n) for n in range(60)]
+            wait_until(lambda: len(answered_at) >= 4, timeout=60, what="the flood of large orders to flow")
+            sent = time.monotonic()
+            single = api.post(ORDERS, json=order_body(catalogue[0]["id"]), headers=shopper)
+            answered = time.monotonic()
+            statuses = [future.result().status_code for future in flood]
+
+        assert single.status_code == 201, single.text
+        assert statuses == [201] * 60
+        # In its turn, not behind the queue: the order replicas' call slots go to each user in turn.
+        still_queued = sum(1 for moment in answered_at if moment > answered)
+        assert answered - sent < 2.0 and still_queued >= 20, (answered - sent, still_queued)
 
 
 class TestTwoLineOrder:

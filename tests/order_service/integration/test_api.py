@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from order_service import flows
 from order_service.clients.product import ProductClient
+from order_service.config import Settings
 from order_service.models import Order
 from tests.product_service.support import assert_error, create_product, get_product
 from tests.support.concurrency import burst
@@ -215,6 +216,54 @@ class TestCancelOrder:
         assert_error(orders.post(f"{ORDERS}/{failed['id']}/cancel", headers=alice), 409, "order_not_cancellable")
 
 
+class TestBusinessLimits:
+    """The defaults: 1,000 units a line, 10,000 an order, 10,000 held at once by one user (pending and
+    confirmed orders). A refusal is 422 `order_limit_exceeded` naming the limit, and takes nothing."""
+
+    @pytest.fixture
+    def newcomer(self, minter):
+        return minter.user_headers(user_id=900_000_000 + uuid.uuid4().int % 90_000_000)
+
+    def test_a_line_past_the_limit_takes_nothing(self, orders, products, newcomer, product):
+        assert_error(place(orders, newcomer, (product["id"], 1_000_001)), 422, "validation_error")
+        error = assert_error(place(orders, newcomer, (product["id"], 1_001)), 422, "order_limit_exceeded")
+        assert error["details"] == {"limit": "units_per_line", "max": 1_000, "product_id": product["id"]}
+        assert get_product(products, product["id"])["stock"] == 10
+        assert orders.get(ORDERS, headers=newcomer).json()["items"] == []  # not even a failed order
+
+    def test_an_order_past_the_limit_takes_nothing(self, orders, newcomer):
+        lines = [(2**61 + n, 1_000) for n in range(11)]
+        error = assert_error(place(orders, newcomer, *lines), 422, "order_limit_exceeded")
+        assert error["details"] == {"limit": "units_per_order", "max": 10_000, "units": 11_000}
+        assert orders.get(ORDERS, headers=newcomer).json()["items"] == []
+
+    def test_a_user_holding_the_limit_orders_again_once_it_cancelled(self, orders, products, newcomer, admin_headers):
+        stock = create_product(products, admin_headers, stock=20_000)
+        placed = [place(orders, newcomer, (stock["id"], 1_000)) for _ in range(10)]
+        assert [response.status_code for response in placed] == [201] * 10
+        error = assert_error(place(orders, newcomer, (stock["id"], 1)), 422, "order_limit_exceeded")
+        assert error["details"] == {"limit": "open_units_per_user", "max": 10_000, "held": 10_000, "units": 1}
+        assert get_product(products, stock["id"])["stock"] == 10_000
+        cancelled = orders.post(f"{ORDERS}/{placed[0].json()['id']}/cancel", headers=newcomer)
+        assert cancelled.json()["status"] == "cancelled"
+        assert place(orders, newcomer, (stock["id"], 1_000)).status_code == 201
+
+    def test_a_failed_order_holds_nothing(self, orders, newcomer, product):
+        assert_error(place(orders, newcomer, (product["id"], 11)), 409, "out_of_stock")  # failed: 11 held, then not
+        for _ in range(10):
+            assert place(orders, newcomer, (2**62, 1_000)).status_code == 422  # unknown product: failed too
+        assert place(orders, newcomer, (product["id"], 1)).status_code == 201
+
+    def test_concurrent_orders_of_one_user_cannot_pass_the_limit_together(
+        self, orders, products, newcomer, admin_headers
+    ):
+        stock = create_product(products, admin_headers, stock=100_000)
+        responses = burst(lambda _: place(orders, newcomer, (stock["id"], 1_000)), range(30))
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [201] * 10 + [422] * 20, statuses
+        assert get_product(products, stock["id"])["stock"] == 90_000
+
+
 class TestProductServiceOutage:
     def test_product_service_unreachable_is_503_fast_and_leaves_nothing_pending(
         self, order_settings, alice, product, unreachable_product_url, order_database
@@ -271,6 +320,7 @@ class TestProductServiceOutage:
                         order_in=OrderCreate.model_validate(order_body((product["id"], 1))),
                         idempotency_key=None,
                         replay_wait_seconds=0,
+                        limits=Settings().order_limits(),
                     )
             finally:
                 release.set()
@@ -311,6 +361,7 @@ class TestReconciler:
             quantities={product["id"]: 3},
             idempotency_key=None,
             fingerprint="x",
+            max_open_units=10_000,
         )
         order = order_database.run(pending)
         body = {"order_id": order.reservation_id, "items": [{"product_id": product["id"], "quantity": 3}]}
