@@ -14,6 +14,9 @@
 #   REGISTER_RATE_BURST (5)        registrations allowed at once above that rate
 #   API_RATE_LIMIT (50)            requests per second per client address on the API; 0 = off
 #   API_RATE_BURST (100)           requests allowed at once above that rate
+#   SEARCH_RATE_LIMIT (5)          catalogue searches (GET /api/v0/products?q=...) per second per client
+#                                  address, on top of the API limit: each may scan the catalogue; 0 = off
+#   SEARCH_RATE_BURST (10)         searches allowed at once above that rate
 #                                  Every limit keys an IPv4 client by its address, an IPv6 client by its /64
 #                                  (one subscriber's whole network, which it can hop around in for free).
 #   TRUSTED_PROXIES ("")           comma-separated CIDRs whose X-Forwarded-For is believed
@@ -70,6 +73,8 @@ duration() {
 : "${REGISTER_RATE_BURST:=5}"
 : "${API_RATE_LIMIT:=50}"
 : "${API_RATE_BURST:=100}"
+: "${SEARCH_RATE_LIMIT:=5}"
+: "${SEARCH_RATE_BURST:=10}"
 : "${TRUSTED_PROXIES:=}"
 : "${NGINX_TEMP_DIR:=/tmp/nginx}"
 : "${NGINX_WORKER_PROCESSES:=auto}"
@@ -88,6 +93,8 @@ whole_number REGISTER_RATE_LIMIT "$REGISTER_RATE_LIMIT"
 whole_number REGISTER_RATE_BURST "$REGISTER_RATE_BURST"
 whole_number API_RATE_LIMIT "$API_RATE_LIMIT"
 whole_number API_RATE_BURST "$API_RATE_BURST"
+whole_number SEARCH_RATE_LIMIT "$SEARCH_RATE_LIMIT"
+whole_number SEARCH_RATE_BURST "$SEARCH_RATE_BURST"
 duration UPSTREAM_CONNECT_TIMEOUT "$UPSTREAM_CONNECT_TIMEOUT"
 duration UPSTREAM_READ_TIMEOUT "$UPSTREAM_READ_TIMEOUT"
 duration UPSTREAM_RETRY_TIMEOUT "$UPSTREAM_RETRY_TIMEOUT"
@@ -157,6 +164,14 @@ else
     API_LIMIT_ZONE="    # API rate limit off (API_RATE_LIMIT=0)"
     API_LIMIT_REQ="# API rate limit off"
 fi
+# $search_limit_key is empty (so nothing is counted) for a catalogue read without q=.
+if [ "$SEARCH_RATE_LIMIT" -gt 0 ]; then
+    SEARCH_LIMIT_ZONE="    limit_req_zone \$search_limit_key zone=search:10m rate=${SEARCH_RATE_LIMIT}r/s;"
+    SEARCH_LIMIT_REQ="limit_req zone=search burst=$SEARCH_RATE_BURST nodelay;"
+else
+    SEARCH_LIMIT_ZONE="    # search rate limit off (SEARCH_RATE_LIMIT=0)"
+    SEARCH_LIMIT_REQ="# search rate limit off"
+fi
 
 # One set_real_ip_from per trusted CIDR; none means X-Forwarded-For is never believed.
 REAL_IP_FROM="    # no trusted proxies (TRUSTED_PROXIES is empty): X-Forwarded-For is ignored"
@@ -180,7 +195,7 @@ mkdir -p "$NGINX_TEMP_DIR"
 
 export GATEWAY_LISTEN GATEWAY_PORT INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
 export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
-export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER
+export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER SEARCH_LIMIT_ZONE SEARCH_LIMIT_REQ
 export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT UPSTREAM_FAIL_TIMEOUT
 export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS CATALOGUE_CACHE_SECONDS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
@@ -188,7 +203,7 @@ export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORD
 # Only these names are substituted; every other $word is nginx's own variable.
 variables='${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
 ${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
-${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER}
+${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER} ${SEARCH_LIMIT_ZONE} ${SEARCH_LIMIT_REQ}
 ${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}
 ${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS} ${CATALOGUE_CACHE_SECONDS}
 ${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'

@@ -32,9 +32,9 @@ TOKEN_LIFETIME_NOTE = (
 
 
 def connections_per_replica(settings: ServiceSettings) -> int:
-    """The most MySQL connections one replica holds: both of `database_for`'s pools full, overflow and all,
-    and the probe's. MySQL's max_connections in deployment/mysql.yaml is sized from it (tests/deploy)."""
-    return 2 * (settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW) + 1
+    """The most MySQL connections one replica holds: `database_for`'s pools full, overflow and all, and the
+    probe's. MySQL's max_connections in deployment/mysql.yaml is sized from it (tests/deploy)."""
+    return 2 * (settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW) + settings.SEARCH_POOL_SIZE + 1
 
 
 def database_for(settings: ServiceSettings) -> Database:
@@ -54,9 +54,24 @@ def database_for(settings: ServiceSettings) -> Database:
         metrics.POOLS.watch(engine, "read" if read_only else "write")
         return engine
 
+    # Searches may scan a table: a few connections of their own, each statement stopped at a time limit.
+    search_engine = create_async_db_engine(
+        url,
+        pool_size=settings.SEARCH_POOL_SIZE,
+        max_overflow=0,
+        pool_timeout=settings.SEARCH_QUEUE_SECONDS,
+        connect_timeout=timeout,
+        read_only=True,
+        reset_on_return=False,
+        statement_seconds=settings.SEARCH_STATEMENT_SECONDS,
+        tls=tls,
+    )
+    metrics.POOLS.watch(search_engine, "search")
     probe_engine = create_async_db_engine(url, pool_size=1, max_overflow=0, connect_timeout=timeout, tls=tls)
     metrics.POOLS.watch(probe_engine, "probe")
-    return Database(pool(read_only=False), read_engine=pool(read_only=True), probe_engine=probe_engine)
+    return Database(
+        pool(read_only=False), read_engine=pool(read_only=True), search_engine=search_engine, probe_engine=probe_engine
+    )
 
 
 def key_source_for(settings: ServiceSettings) -> KeySource:

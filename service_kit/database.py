@@ -19,10 +19,11 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service_kit.db import is_deadlock, is_failed_connect
-from service_kit.errors import ServiceUnavailable
+from service_kit.db import is_deadlock, is_failed_connect, is_statement_timeout
+from service_kit.errors import Overloaded, SearchTimedOut, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +44,7 @@ class Database:
         engine: AsyncEngine,
         *,
         read_engine: AsyncEngine | None = None,
+        search_engine: AsyncEngine | None = None,
         probe_engine: AsyncEngine | None = None,
         timeout: float = UNIT_TIMEOUT_SECONDS,
     ) -> None:
@@ -50,6 +52,8 @@ class Database:
         self._read_engine = read_engine or engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._search_engine = search_engine or self._read_engine
+        self._search_sessions = async_sessionmaker(self._search_engine, expire_on_commit=False)
         # Probes keep a connection of their own: a request pool that is all checked out means busy, not down.
         self._probe_engine = probe_engine or engine
         self._timeout = timeout
@@ -69,6 +73,23 @@ class Database:
     async def read(self, work: Work[T]) -> T:
         """Run `work`, which only reads, outside any transaction (a write in it fails)."""
         return await self._repeating(lambda: self._read_once(work), retry_duplicates=False)
+
+    async def search(self, work: Work[T]) -> T:
+        """Run `work`, a costly read (a catalogue search), on connections of its own: a small pool whose
+        statements the server stops at a time limit. A flood of searches waits for those connections, and
+        never for the ones reads and transactions use. Overloaded (503) when none came free in time,
+        SearchTimedOut (503) when the statement ran out of time."""
+        try:
+            async with asyncio.timeout(self._timeout), self._search_sessions() as session:
+                return await work(session)
+        except TimeoutError:
+            raise ServiceUnavailable("The database did not answer in time; try again.") from None
+        except SQLAlchemyTimeoutError:
+            raise Overloaded("Too many searches at once; try again shortly.", retry_after=1) from None
+        except DBAPIError as exc:
+            if is_statement_timeout(exc):
+                raise SearchTimedOut(retry_after=1) from None
+            raise
 
     async def _repeating(self, attempt: Callable[[], Awaitable[T]], *, retry_duplicates: bool) -> T:
         for number in range(1, ATTEMPTS + 1):
@@ -137,8 +158,8 @@ class Database:
                 raise
 
     def engines(self) -> list[AsyncEngine]:
-        """Each distinct engine: for transactions, for reads, for the readiness probe."""
-        return list(dict.fromkeys([self.engine, self._read_engine, self._probe_engine]))
+        """Each distinct engine: for transactions, for reads, for searches, for the readiness probe."""
+        return list(dict.fromkeys([self.engine, self._read_engine, self._search_engine, self._probe_engine]))
 
     async def dispose(self) -> None:
         for engine in self.engines():

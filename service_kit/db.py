@@ -160,9 +160,11 @@ def create_async_db_engine(
     *,
     pool_size: int = 8,
     max_overflow: int = 2,
+    pool_timeout: float = 30.0,
     connect_timeout: int = 3,
     read_only: bool = False,
     reset_on_return: bool = True,
+    statement_seconds: float | None = None,
     tls: ssl.SSLContext | None = None,
 ) -> AsyncEngine:
     """An engine requests run on, for the backend in `url` (a synchronous URL; its async driver is chosen
@@ -172,7 +174,9 @@ def create_async_db_engine(
     `read_only`: autocommit connections that refuse writes, for reads that need no transaction (no
     COMMIT to send). `reset_on_return=False`: the pool sends no ROLLBACK when a connection comes back,
     for callers that always end their transaction themselves (`Database.run` does). `tls`: as for
-    `create_db_engine` (asyncmy uses TLS only when given a context)."""
+    `create_db_engine` (asyncmy uses TLS only when given a context). `statement_seconds`: MySQL and MariaDB
+    stop any statement on these connections after that long (`is_statement_timeout`); SQLite has no such
+    limit. `pool_timeout`: how long a unit waits for a connection before sqlalchemy's TimeoutError."""
     reset = "rollback" if reset_on_return else None
     isolation = "AUTOCOMMIT" if read_only else _ISOLATION
     # In autocommit a ROLLBACK has nothing to undo; SQLAlchemy would still send one as each read ends.
@@ -193,6 +197,7 @@ def create_async_db_engine(
         url.set(drivername="mysql+asyncmy"),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
         hide_parameters=_HIDE_PARAMETERS,
         pool_reset_on_return=reset,
@@ -202,7 +207,25 @@ def create_async_db_engine(
     )
     if read_only:
         _refuse_writes_on_mysql(engine.sync_engine)
+    if statement_seconds is not None:
+        _limit_statements_on_mysql(engine.sync_engine, statement_seconds)
     return engine
+
+
+def _limit_statements_on_mysql(engine: Engine, seconds: float) -> None:
+    """The server stops every statement on these connections after `seconds`: MariaDB by max_statement_time
+    (any statement), MySQL by max_execution_time (SELECTs, in milliseconds)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT VERSION()")
+        (version,) = cursor.fetchone()
+        if "mariadb" in str(version).lower():
+            cursor.execute(f"SET SESSION max_statement_time = {seconds:.3f}")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {round(seconds * 1000)}")
+        cursor.close()
 
 
 def _ensure_sqlite_dir(url: URL) -> None:
@@ -226,6 +249,16 @@ def is_failed_connect(exc: DBAPIError) -> bool:
     wakes with its connect timeout already spent, even though the server was there all along."""
     args: tuple[Any, ...] = getattr(exc.orig, "args", ())
     return bool(args) and args[0] in _MYSQL_CONNECT_FAILED
+
+
+# MariaDB's ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT (and its older "interrupted" code for it).
+_MYSQL_STATEMENT_TIMEOUT = frozenset({1969, 3024, 1317})
+
+
+def is_statement_timeout(exc: DBAPIError) -> bool:
+    """Whether the server stopped the statement at its time limit (`statement_seconds` of the engine)."""
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _MYSQL_STATEMENT_TIMEOUT
 
 
 def is_deadlock(exc: DBAPIError) -> bool:

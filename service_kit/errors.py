@@ -231,3 +231,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+
+
+class SearchTimedOut(_RetryLater):
+    """A search ran past its statement time limit (SEARCH_STATEMENT_SECONDS): nothing else waited for it."""
+
+    status_code = 503
+    code = "search_timeout"
+    message = "The search took too long; make it more specific, or try again shortly."

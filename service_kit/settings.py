@@ -64,6 +64,13 @@ class ServiceSettings(BaseSettings):
     DB_TLS: Literal["off", "verify"] = "off"
     DB_TLS_CA_FILE: Path | None = None
 
+    # Costly reads (the catalogue's q= search) run on a pool of their own, this small, waiting at most
+    # SEARCH_QUEUE_SECONDS for a connection (then 503 overloaded); MySQL/MariaDB stop each of their
+    # statements after SEARCH_STATEMENT_SECONDS (503 search_timeout). A flood of searches slows searches only.
+    SEARCH_POOL_SIZE: int = Field(default=2, ge=1)
+    SEARCH_QUEUE_SECONDS: float = Field(default=2.0, gt=0)
+    SEARCH_STATEMENT_SECONDS: float = Field(default=1.0, gt=0)
+
     # Traces, over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset: no tracing at all.
     OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
 

@@ -17,8 +17,10 @@ from product_service.schemas import ProductCreate, ProductRead, ProductReplace, 
 from service_kit.database import Database, DatabaseDep, Work
 from service_kit.errors import (
     Forbidden,
+    Overloaded,
     PreconditionFailed,
     PreconditionRequired,
+    SearchTimedOut,
     VersionConflict,
     error_responses,
 )
@@ -50,7 +52,18 @@ def _read(product: Product | ProductRow, response: Response) -> ProductRead:
     return ProductRead.model_validate(product)
 
 
-@open_router.get("", response_model=Page[ProductRead], description=f"{LIST_SUMMARY}\n\n{STALENESS_NOTE}")
+@open_router.get(
+    "",
+    response_model=Page[ProductRead],
+    description=f"{LIST_SUMMARY}\n\n{STALENESS_NOTE}",
+    responses=error_responses(
+        SearchTimedOut,
+        Overloaded,
+        notes={
+            503: "Only a search (`q`) is refused these ways: searches have connections and a time limit of their own."
+        },
+    ),
+)
 async def list_products(
     database: DatabaseDep,
     response: Response,
@@ -59,7 +72,9 @@ async def list_products(
     q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
     gateway_cache_seconds: GatewayCacheSeconds = None,
 ) -> Page[ProductRead]:
-    products, next_cursor = await database.read(partial(service.list, limit=limit, cursor=cursor, name_contains=q))
+    page_of = partial(service.list, limit=limit, cursor=cursor, name_contains=q)
+    # A search may scan the catalogue: it runs on the search pool, never holding what other reads use.
+    products, next_cursor = await (database.search(page_of) if q else database.read(page_of))
     stamp_expiry(response, gateway_cache_seconds)
     # Validated as one page of plain dicts: one pass in pydantic's core, not one attribute lookup per field.
     # Each dict is zipped from the row's values in C; Row._asdict cost twice as much (py-spy: 14% of a page).

@@ -22,7 +22,7 @@ from tests.support.users import Account, login
 PRODUCTS = "/api/v0/products"
 LIFETIME = 1.0
 REACHED_A_REPLICA = {"MISS", "EXPIRED", "REVALIDATED", "BYPASS"}
-RATE_LIMITS_OFF = {"LOGIN_RATE_LIMIT": "0", "REGISTER_RATE_LIMIT": "0", "API_RATE_LIMIT": "0"}
+RATE_LIMITS_OFF = {"LOGIN_RATE_LIMIT": "0", "REGISTER_RATE_LIMIT": "0", "API_RATE_LIMIT": "0", "SEARCH_RATE_LIMIT": "0"}
 
 
 @pytest.fixture(scope="module")

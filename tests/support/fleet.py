@@ -91,7 +91,7 @@ def running_fleet(
 ) -> Iterator[RunningFleet]:
     """A started fleet, stopped (and its throwaway databases dropped) when the block ends.
 
-    Defaults: rate limits off (LOGIN_, REGISTER_ and API_RATE_LIMIT=0), the catalogue cache off
+    Defaults: rate limits off (LOGIN_, REGISTER_, API_ and SEARCH_RATE_LIMIT=0), the catalogue cache off
     (CATALOGUE_CACHE_SECONDS=0: tests read their own writes anonymously, and a drill must reach the
     replicas; an extra gateway has it on, as the template does), the admin ADMIN_EMAIL/ADMIN_PASSWORD,
     on MariaDB a signing key file in `state_dir`; `env` adds to or overrides these. With "sqlite" nothing
@@ -105,6 +105,7 @@ def running_fleet(
         LOGIN_RATE_LIMIT="0",
         API_RATE_LIMIT="0",
         REGISTER_RATE_LIMIT="0",
+        SEARCH_RATE_LIMIT="0",
         CATALOGUE_CACHE_SECONDS="0",
         # Verifiers look at auth's key set again every 2 s (300 in production), so a rotation drills in seconds.
         JWKS_REFRESH_SECONDS="2",

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service_kit.app import database_for
 from service_kit.database import Database
 from service_kit.db import create_async_db_engine
-from service_kit.errors import ServiceUnavailable
+from service_kit.errors import Overloaded, SearchTimedOut, ServiceUnavailable
 from service_kit.settings import ServiceSettings
 from tests.support.mariadb import connect, db_env, throwaway_database
 
@@ -288,3 +288,61 @@ def _kill_every_connection_of(database_name: str) -> None:
 def test_the_sqlite_files_stay_under_var(tmp_path):
     on_database(_Settings(VAR_DIR=tmp_path, DB_HOST=None), lambda database: database.read(_read_n))
     assert [path.name for path in Path(tmp_path).glob("*.sqlite3")] == ["kit_db.sqlite3"]
+
+
+class TestSearches:
+    """`Database.search`: a few connections of their own, each statement stopped at a time limit (MariaDB)."""
+
+    @pytest.fixture
+    def mariadb(self, tmp_path) -> Iterator[_Settings]:
+        with throwaway_database("kit_db") as name:
+            yield _Settings(
+                VAR_DIR=tmp_path,
+                name=name,
+                SEARCH_POOL_SIZE=2,
+                SEARCH_QUEUE_SECONDS=0.3,
+                SEARCH_STATEMENT_SECONDS=0.3,
+                **db_env(),
+            )
+
+    @staticmethod
+    def sleeping(seconds: float) -> Any:
+        async def sleep(session: AsyncSession) -> Any:
+            return (await session.execute(text(f"SELECT SLEEP({seconds})"))).scalar_one()
+
+        return sleep
+
+    def test_a_statement_past_the_limit_is_a_503_search_timeout(self, mariadb):
+        async def scenario(database: Database) -> None:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(SearchTimedOut) as refused:
+                await database.search(self.sleeping(5))
+            assert asyncio.get_running_loop().time() - started < 2
+            assert refused.value.status_code == 503 and refused.value.headers["Retry-After"] == "1"
+            assert await database.search(_read_n) == 0  # the connection serves the next search
+
+        on_database(mariadb, scenario)
+
+    def test_searches_past_the_pool_wait_their_turn_then_get_a_503(self, mariadb):
+        async def scenario(database: Database) -> None:
+            busy = [asyncio.create_task(database.search(self.sleeping(0.25))) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            with pytest.raises(Overloaded):
+                await database.search(self.sleeping(0.25))  # both connections stay busy past its 0.1 s wait
+            await asyncio.gather(*busy)
+
+        on_database(mariadb.model_copy(update={"SEARCH_QUEUE_SECONDS": 0.1}), scenario)
+
+    def test_reads_and_transactions_never_wait_behind_searches(self, mariadb):
+        async def scenario(database: Database) -> None:
+            flood = [asyncio.create_task(database.search(self.sleeping(0.25))) for _ in range(20)]
+            await asyncio.sleep(0.05)
+            started = asyncio.get_running_loop().time()
+            assert await database.read(_read_n) == 0
+            await database.run(_bump)
+            assert asyncio.get_running_loop().time() - started < 0.2  # searches hold none of their connections
+            outcomes = await asyncio.gather(*flood, return_exceptions=True)
+            assert {type(outcome) for outcome in outcomes} <= {int, Overloaded}
+
+        on_database(mariadb, scenario)
+
