@@ -4,6 +4,10 @@
 #
 # Environment (default):
 #   GATEWAY_PORT (8080)            public listen port; GATEWAY_HOST ("" = all addresses) narrows it
+#   GATEWAY_TLS_CERT_FILE, GATEWAY_TLS_KEY_FILE ("")  both set: TLS (1.2 and 1.3, HTTP/2, HSTS) on
+#                                  GATEWAY_TLS_PORT (8443), and GATEWAY_PORT answers every request but
+#                                  /healthz (the probes') with 308 to https://host:GATEWAY_HTTPS_PORT (443,
+#                                  the port clients use: a Service's or load balancer's) and the same URI
 #   INTERNAL_LISTEN (127.0.0.1:8081)  the loopback stand-in for cluster Services
 #   AUTH_UPSTREAM_1/2, PRODUCT_UPSTREAM_1/2, ORDER_UPSTREAM_1/2  replicas as host:port (required)
 #   LOGIN_RATE_LIMIT (120)         login attempts per minute per client address; 0 = off. Generous: a whole
@@ -66,6 +70,10 @@ duration() {
 
 : "${GATEWAY_PORT:=8080}"
 : "${GATEWAY_HOST:=}"
+: "${GATEWAY_TLS_CERT_FILE:=}"
+: "${GATEWAY_TLS_KEY_FILE:=}"
+: "${GATEWAY_TLS_PORT:=8443}"
+: "${GATEWAY_HTTPS_PORT:=443}"
 : "${INTERNAL_LISTEN:=127.0.0.1:8081}"
 : "${LOGIN_RATE_LIMIT:=120}"
 : "${LOGIN_RATE_BURST:=60}"
@@ -136,6 +144,52 @@ else
     GATEWAY_LISTEN=$GATEWAY_PORT
 fi
 
+# TLS at the door, from a certificate and key mounted as files (a Kubernetes TLS Secret), or none.
+TLS_LISTEN="# no TLS (GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE are unset)"
+TLS_SETTINGS=""
+TLS_REDIRECT=""
+if [ -n "$GATEWAY_TLS_CERT_FILE$GATEWAY_TLS_KEY_FILE" ]; then
+    [ -n "$GATEWAY_TLS_CERT_FILE" ] && [ -n "$GATEWAY_TLS_KEY_FILE" ] ||
+        fail "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together"
+    for file in "$GATEWAY_TLS_CERT_FILE" "$GATEWAY_TLS_KEY_FILE"; do
+        case $file in
+            /*) ;;
+            *) fail "TLS files must be absolute paths, got '$file'" ;;
+        esac
+        case $file in
+            *[!A-Za-z0-9._/-]*) fail "TLS file paths may use letters, digits and ._/- only, got '$file'" ;;
+        esac
+    done
+    whole_number GATEWAY_TLS_PORT "$GATEWAY_TLS_PORT"
+    whole_number GATEWAY_HTTPS_PORT "$GATEWAY_HTTPS_PORT"
+    tls_listen=$GATEWAY_TLS_PORT
+    [ -z "$GATEWAY_HOST" ] || tls_listen="$GATEWAY_HOST:$GATEWAY_TLS_PORT"
+    # nginx 1.25.1 made HTTP/2 a directive of its own; older ones take it on the listen line.
+    if nginx -v 2>&1 | grep -Eq 'nginx/1\.([0-9]|1[0-9]|2[0-4])\.|nginx/1\.25\.0'; then
+        TLS_LISTEN="listen $tls_listen ssl http2 default_server;"
+        http2=""
+    else
+        TLS_LISTEN="listen $tls_listen ssl default_server;"
+        http2="http2 on;"
+    fi
+    # Mozilla's "intermediate" profile: TLS 1.2 with forward-secret AEAD ciphers, and TLS 1.3.
+    TLS_SETTINGS="$http2
+        ssl_certificate $GATEWAY_TLS_CERT_FILE;
+        ssl_certificate_key $GATEWAY_TLS_KEY_FILE;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:tls:10m;
+        ssl_session_timeout 1d;
+        ssl_session_tickets off;"
+    https_port=":$GATEWAY_HTTPS_PORT"
+    [ "$GATEWAY_HTTPS_PORT" != 443 ] || https_port=""
+    # 308, not 301: a client's POST is resent as a POST, to https; plain HTTP never reaches a service.
+    TLS_REDIRECT="if (\$plain_http_redirect) {
+            return 308 https://\$host$https_port\$request_uri;
+        }"
+fi
+
 # 0 = off: no zone and no limit_req line at all (nginx rejects a zero rate). $limit_key is the client's
 # address, or its /64 for IPv6 (the template's map).
 if [ "$LOGIN_RATE_LIMIT" -gt 0 ]; then
@@ -193,6 +247,7 @@ fi
 
 mkdir -p "$NGINX_TEMP_DIR"
 
+export TLS_LISTEN TLS_SETTINGS TLS_REDIRECT
 export GATEWAY_LISTEN GATEWAY_PORT INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
 export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
 export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER SEARCH_LIMIT_ZONE SEARCH_LIMIT_REQ
@@ -201,7 +256,7 @@ export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS CATALOGUE_CACHE_SECONDS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
 
 # Only these names are substituted; every other $word is nginx's own variable.
-variables='${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
+variables='${TLS_LISTEN} ${TLS_SETTINGS} ${TLS_REDIRECT} ${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
 ${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
 ${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER} ${SEARCH_LIMIT_ZONE} ${SEARCH_LIMIT_REQ}
 ${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}

@@ -37,6 +37,7 @@ from tests.deploy.support import (
     render_gateway,
     rendered_deployment,
 )
+from tests.support.certificates import self_signed
 
 UPSTREAM_VARIABLES = [f"{name}_UPSTREAM_{index}" for name in ("AUTH", "PRODUCT", "ORDER") for index in (1, 2)]
 
@@ -80,6 +81,16 @@ def loopback_upstreams(env: dict[str, str]) -> dict[str, str]:
         _, _, port = env[variable].rpartition(":")
         mapped[variable] = f"127.0.0.1:{port}"
     return mapped
+
+
+def local_certificate(env: dict[str, str], directory: Path) -> dict[str, str]:
+    """The same environment with its TLS files (a Secret mounted in the pod) replaced by throwaway ones."""
+    certificate = self_signed(directory)
+    return {
+        **env,
+        "GATEWAY_TLS_CERT_FILE": str(certificate.cert_file),
+        "GATEWAY_TLS_KEY_FILE": str(certificate.key_file),
+    }
 
 
 def check_renders_and_passes_nginx_t(
@@ -149,14 +160,18 @@ class TestKubernetes:
 
     def test_nginx_accepts_the_rendered_config(self, tmp_path):
         env = kubernetes_gateway_env()
-        text = check_renders_and_passes_nginx_t(loopback_upstreams(env), tmp_path)
+        text = check_renders_and_passes_nginx_t(local_certificate(loopback_upstreams(env), tmp_path / "tls"), tmp_path)
+        assert re.search(rf"listen {env['GATEWAY_TLS_PORT']} ssl( http2)? default_server;", text)
+        assert "ssl_protocols TLSv1.2 TLSv1.3;" in text
+        assert "return 308 https://$host$request_uri;" in text  # port 80 -> 443: no port in the redirect
         assert f"rate={env['LOGIN_RATE_LIMIT']}r/m" in text
         assert f"zone=register:10m rate={env['REGISTER_RATE_LIMIT']}r/m" in text
         assert f"rate={env['API_RATE_LIMIT']}r/s" in text
 
     def test_one_pod_cannot_cut_the_gateway_off_its_service(self, tmp_path):
         # Each upstream entry is a ClusterIP in front of every pod: a failure marked on it is the whole service's.
-        text = check_renders_and_passes_nginx_t(loopback_upstreams(kubernetes_gateway_env()), tmp_path)
+        env = local_certificate(loopback_upstreams(kubernetes_gateway_env()), tmp_path / "tls")
+        text = check_renders_and_passes_nginx_t(env, tmp_path)
         servers = upstream_servers(text)
         assert set(servers) == {"auth", "product", "order"}
         for name, lines in servers.items():
@@ -166,9 +181,14 @@ class TestKubernetes:
         manifests = rendered_deployment()
         env = kubernetes_gateway_env()
         container = named(manifests, "Deployment", GATEWAY_APP)["spec"]["template"]["spec"]["containers"][0]
-        [port] = container["ports"]
-        assert port["containerPort"] == int(env["GATEWAY_PORT"])
-        assert named(manifests, "Service", GATEWAY_APP)["spec"]["ports"][0]["targetPort"] == port["name"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"http": int(env["GATEWAY_PORT"]), "https": int(env["GATEWAY_TLS_PORT"])}
+        service = {
+            port["port"]: port["targetPort"] for port in named(manifests, "Service", GATEWAY_APP)["spec"]["ports"]
+        }
+        assert service == {80: "http", 443: "https"}
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        assert {str(Path(env[name]).parent) for name in ("GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE")} <= mounts
 
 
 def test_the_rendered_config_writes_only_under_the_temp_dir(tmp_path):

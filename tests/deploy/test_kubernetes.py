@@ -73,6 +73,7 @@ class TestRender:
 
 # The mysql-tls Secret holds a kubernetes.io/tls pair and its CA (deployment/README.md).
 MYSQL_TLS_KEYS = {"ca.crt", "tls.crt", "tls.key"}
+TLS_KEYS = {"tls.crt", "tls.key"}  # a kubernetes.io/tls Secret's
 
 
 class TestDeployments:
@@ -153,8 +154,9 @@ class TestDeployments:
             for volume in pod.get("volumes", []):
                 if "secret" not in volume:
                     continue
-                keys = MYSQL_TLS_KEYS if volume["secret"]["secretName"] == "mysql-tls" else set(secret["data"])
-                assert volume["secret"]["secretName"] in {"ecommerce-secret", "mysql-tls"}, where
+                known = {"ecommerce-secret": set(secret["data"]), "mysql-tls": MYSQL_TLS_KEYS, "gateway-tls": TLS_KEYS}
+                assert volume["secret"]["secretName"] in known, where
+                keys = known[volume["secret"]["secretName"]]
                 for item in volume["secret"].get("items", []):
                     assert item["key"] in keys, where
 
@@ -365,11 +367,11 @@ class TestNetworkPolicies:
         }
         assert {("UDP", 53), ("TCP", 53)} <= ports
 
-    def test_the_gateway_takes_traffic_from_anywhere_on_its_port(self, manifests):
+    def test_the_gateway_takes_traffic_from_anywhere_on_its_ports(self, manifests):
         gateway = named(manifests, "NetworkPolicy", "gateway")
         [rule] = gateway["spec"]["ingress"]
         assert "from" not in rule
-        assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8443}]
 
     def test_every_policy_selects_pods_that_exist(self, manifests):
         labels = [pod_labels for _, pod_labels in _pod_labels(manifests)]

@@ -345,4 +345,3 @@ class TestSearches:
             assert {type(outcome) for outcome in outcomes} <= {int, Overloaded}
 
         on_database(mariadb, scenario)
-
