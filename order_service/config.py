@@ -3,10 +3,10 @@ from pathlib import Path
 from pydantic import Field
 
 from order_service.limits import OrderLimits
-from service_kit.settings import ServiceSettings
+from service_kit.settings import InternalApiSettings
 
 
-class Settings(ServiceSettings):
+class Settings(InternalApiSettings):
     ORDERS_DB_NAME: str = "ordersDB"
     # Where the product service's /internal/ endpoints answer (a cluster Service, or the local mesh listener).
     PRODUCT_SERVICE_URL: str = "http://127.0.0.1:8081"

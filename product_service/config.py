@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import InternalApiSettings
 
 
-class Settings(ServiceSettings):
+class Settings(InternalApiSettings):
     PRODUCTS_DB_NAME: str = "productsDB"
 
     def database_name(self) -> str:

@@ -89,9 +89,6 @@ class ServiceSettings(BaseSettings):
     JWT_PUBLIC_KEY_FILE: Path | None = None
     AUTH_SERVICE_URL: str = "http://127.0.0.1:8080"
 
-    # The credential services present to each other's /internal/ endpoints.
-    SERVICE_TOKEN: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
-
     def database_name(self) -> str:
         """The name of the database this service owns."""
         raise NotImplementedError
@@ -131,9 +128,6 @@ class ServiceSettings(BaseSettings):
     def prod_problems(self) -> list[str]:
         """What APP_ENV=prod refuses here: every dev default and every fallback (subclasses add their own)."""
         problems = []
-        token = self.SERVICE_TOKEN.get_secret_value()
-        if is_placeholder(token) or len(token) < MIN_SECRET_LENGTH:
-            problems.append(f"SERVICE_TOKEN must be a real secret of at least {MIN_SECRET_LENGTH} characters")
         if self.DB_HOST is None:
             problems.append("DB_HOST must be set: prod never falls back to an embedded SQLite file")
         else:
@@ -156,3 +150,18 @@ class ServiceSettings(BaseSettings):
         if self.APP_ENV == "prod" and (problems := self.prod_problems()):
             raise ValueError("APP_ENV=prod refuses dev defaults: " + "; ".join(problems))
         return self
+
+
+class InternalApiSettings(ServiceSettings):
+    """A service that serves (product) or calls (order) /internal/ endpoints. Only these hold the service
+    credential: auth does neither, and is never given it."""
+
+    # The credential order presents to product's /internal/ endpoints.
+    SERVICE_TOKEN: SecretStr = SecretStr(DEV_SERVICE_TOKEN)
+
+    def prod_problems(self) -> list[str]:
+        problems = super().prod_problems()
+        token = self.SERVICE_TOKEN.get_secret_value()
+        if is_placeholder(token) or len(token) < MIN_SECRET_LENGTH:
+            problems.append(f"SERVICE_TOKEN must be a real secret of at least {MIN_SECRET_LENGTH} characters")
+        return problems

@@ -32,4 +32,7 @@ _ecommerce_set_password() {
 _ecommerce_set_password auth_svc AUTH_DB_PASS
 _ecommerce_set_password product_svc PRODUCT_DB_PASS
 _ecommerce_set_password order_svc ORDER_DB_PASS
+_ecommerce_set_password auth_migrate AUTH_MIGRATE_DB_PASS
+_ecommerce_set_password product_migrate PRODUCT_MIGRATE_DB_PASS
+_ecommerce_set_password order_migrate ORDER_MIGRATE_DB_PASS
 unset -f _ecommerce_sql_string _ecommerce_set_password

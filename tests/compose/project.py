@@ -171,6 +171,16 @@ class Compose:
         )  # fmt: skip
         return [line.split("\t") for line in result.stdout.splitlines()]
 
+    def sql_as(self, user: str, password: str, query: str) -> subprocess.CompletedProcess[str]:
+        """`query` run as `user` by the database container's client; the caller reads the exit code."""
+        return subprocess.run(
+            [
+                *self.command, "exec", "-T", "mysql", "mysql", f"--user={user}", f"--password={password}",
+                "--batch", "--skip-column-names", "-e", query,
+            ],
+            cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
     def leftovers(self) -> dict[str, list[str]]:
         """Containers, networks and volumes of this project that still exist."""
         label = f"label=com.docker.compose.project={self.project}"

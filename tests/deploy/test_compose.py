@@ -110,9 +110,17 @@ class TestServices:
             assert "/healthz" in " ".join(replica["healthcheck"]["test"])
             assert replica["read_only"] is True
             assert replica["networks"]["default"]["aliases"] == [APPS[module]]
-            # The same database user and settings as the migration that prepared its schema.
-            assert replica["environment"]["DB_USER"] == migrate["environment"]["DB_USER"]
-            assert replica["environment"]["DB_PASS"] == migrate["environment"]["DB_PASS"]
+            # The same database and settings as the migration that prepared its schema, but not its user:
+            # the replicas' user may not change the schema (sql-scripts/init-db.sql).
+            assert replica["environment"]["DB_USER"] == f"{name}_svc"
+            assert migrate["environment"]["DB_USER"] == f"{name}_migrate"
+            assert replica["environment"]["DB_PASS"] != migrate["environment"]["DB_PASS"]
+            shared = set(replica["environment"]) - {"DB_USER", "DB_PASS"}
+            assert {key: migrate["environment"][key] for key in shared} == {
+                key: replica["environment"][key] for key in shared
+            }
+            # Only the services that serve or call /internal/ hold the service credential.
+            assert ("SERVICE_TOKEN" in replica["environment"]) == (name != "auth")
 
 
 class TestGateway:

@@ -367,6 +367,17 @@ class TestNetworkPolicies:
         }
         assert {("UDP", 53), ("TCP", 53)} <= ports
 
+    def test_names_are_resolved_only_by_the_clusters_dns(self, manifests):
+        # Port 53 open to anywhere would let a compromised pod carry data out to any server that listens there.
+        cluster_dns = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+        for policy in objects_of(manifests, "NetworkPolicy"):
+            for rule in policy["spec"].get("egress", []):
+                if any(port.get("port") == 53 for port in rule.get("ports", [])):
+                    assert rule.get("to") == [cluster_dns], policy["metadata"]["name"]
+
     def test_the_gateway_takes_traffic_from_anywhere_on_its_ports(self, manifests):
         gateway = named(manifests, "NetworkPolicy", "gateway")
         [rule] = gateway["spec"]["ingress"]

@@ -29,3 +29,10 @@ def test_real_values_are_accepted():
 def test_each_dev_default_is_refused(override, named):
     with pytest.raises(ValidationError, match=named):
         Settings(**{**REAL, "JWT_PRIVATE_KEY": KEY, **override})
+
+
+def test_auth_holds_no_service_credential():
+    # Auth neither serves nor calls /internal/: a SERVICE_TOKEN given to it is read by nothing, and prod needs none.
+    real = {key: value for key, value in REAL.items() if key != "SERVICE_TOKEN"}
+    settings = Settings(**real, JWT_PRIVATE_KEY=KEY, ADMIN_PASSWORD="Vb8mQ2xL9tR4kW7z")
+    assert "SERVICE_TOKEN" not in Settings.model_fields and not hasattr(settings, "SERVICE_TOKEN")

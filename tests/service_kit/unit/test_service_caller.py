@@ -7,12 +7,12 @@ from pydantic import SecretStr
 
 from service_kit.app import create_service_app
 from service_kit.auth import SERVICE_TOKEN_HEADER, ServiceCaller, StaticKeys
-from service_kit.settings import ServiceSettings
+from service_kit.settings import InternalApiSettings
 
 TOKEN = "a-service-token-for-tests"
 
 
-class _Settings(ServiceSettings):
+class _Settings(InternalApiSettings):
     def database_name(self) -> str:
         return "kit_test"
 

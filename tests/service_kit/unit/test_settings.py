@@ -7,10 +7,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from service_kit.settings import DEV_SERVICE_TOKEN, ServiceSettings, is_placeholder
+from service_kit.settings import DEV_SERVICE_TOKEN, InternalApiSettings, is_placeholder
 
 
-class _Settings(ServiceSettings):
+class _Settings(InternalApiSettings):
     def database_name(self) -> str:
         return "thingsDB"
 
