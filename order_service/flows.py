@@ -149,15 +149,14 @@ async def reconcile(
 
 
 async def _fail_abandoned(database: Database, *, pending_timeout: float, batch_size: int) -> int:
-    pending_before = utcnow() - timedelta(seconds=pending_timeout)
     failed = 0
     while True:
         abandoned = await database.read(
-            partial(repository.list_abandoned, pending_before=pending_before, limit=batch_size)
+            partial(repository.list_abandoned, pending_for=pending_timeout, limit=batch_size)
         )
         for order_id in abandoned:
             fail = partial(
-                repository.fail, order_id=order_id, code="abandoned", released=False, pending_before=pending_before
+                repository.fail, order_id=order_id, code="abandoned", released=False, pending_for=pending_timeout
             )
             if await database.run(fail):
                 failed += 1

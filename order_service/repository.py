@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.exceptions import OrderLimitExceeded
 from order_service.models import Order, OrderLine, OrderStatus, UserOpenUnits
-from service_kit.db import rows_matched, utcnow
+from service_kit.db import DatabaseUtcNow, rows_matched, utcnow
 
 # Lines are updated as table rows: an ORM UPDATE given many parameter sets would mean "by primary key".
 _lines = cast(Table, OrderLine.__table__)
@@ -100,7 +100,9 @@ async def get_by_idempotency_key(session: AsyncSession, *, user_id: int, idempot
 
 
 # A placement's statements, built once (see _READ).
-_INSERT_ORDER = insert(_orders)
+# `updated_at` is the database server's clock, never a replica's: the reconciler of any replica judges a
+# pending order's age by it (list_abandoned), so no replica's clock running ahead fails a live placement.
+_INSERT_ORDER = insert(_orders).values(updated_at=DatabaseUtcNow())
 _INSERT_LINES = insert(_lines)
 _CONFIRM = (
     update(_orders)
@@ -108,7 +110,7 @@ _CONFIRM = (
     .values(
         status=OrderStatus.CONFIRMED,
         total=bindparam("order_total", type_=_orders.c.total.type),
-        updated_at=bindparam("now", type_=_orders.c.updated_at.type),
+        updated_at=DatabaseUtcNow(),
     )
 )
 _PRICE_LINE = (
@@ -161,7 +163,6 @@ async def create_pending(
         "idempotency_key": idempotency_key,
         "request_fingerprint": fingerprint,
         "created_at": now,
-        "updated_at": now,
     }
     inserted = cast(CursorResult[Any], await session.execute(_INSERT_ORDER, order))
     order_id = int(inserted.lastrowid)
@@ -223,7 +224,7 @@ async def confirm(
 ) -> bool:
     """pending -> confirmed with the product service's names and prices; False if the order is no longer pending.
     Straight UPDATEs: nothing of the order is read back."""
-    parameters = {"order_id": order_id, "order_total": total, "now": utcnow()}
+    parameters = {"order_id": order_id, "order_total": total}
     if await rows_matched(session, _CONFIRM, parameters) != 1:
         return False
     await session.execute(
@@ -237,16 +238,21 @@ async def confirm(
 
 
 async def fail(
-    session: AsyncSession, *, order_id: int, code: str, released: bool, pending_before: datetime | None = None
+    session: AsyncSession, *, order_id: int, code: str, released: bool, pending_for: float | None = None
 ) -> bool:
     """pending -> failed, freeing its Idempotency-Key so a retry can place the order anew. `released` says
-    the product service holds nothing for it; otherwise the release is still owed. With `pending_before`,
-    only an order pending since before then (abandoned) is failed. False if it was not pending."""
+    the product service holds nothing for it; otherwise the release is still owed. With `pending_for`,
+    only an order pending for longer than that many seconds (abandoned) is failed. False if it was not pending."""
     now = utcnow()
     statement = update(Order).where(Order.id == order_id, Order.status == OrderStatus.PENDING)
-    if pending_before is not None:
-        statement = statement.where(Order.updated_at < pending_before)
-    changes = {"status": OrderStatus.FAILED, "failure_code": code, "idempotency_key": None, "updated_at": now}
+    if pending_for is not None:
+        statement = statement.where(Order.updated_at < DatabaseUtcNow(-pending_for))
+    changes: dict[str, Any] = {
+        "status": OrderStatus.FAILED,
+        "failure_code": code,
+        "idempotency_key": None,
+        "updated_at": DatabaseUtcNow(),
+    }
     if released:
         changes["released_at"] = now
     if await rows_matched(session, statement.values(**changes).execution_options(synchronize_session=False)) != 1:
@@ -260,7 +266,7 @@ async def cancel(session: AsyncSession, *, order_id: int) -> bool:
     statement = (
         update(Order)
         .where(Order.id == order_id, Order.status == OrderStatus.CONFIRMED)
-        .values(status=OrderStatus.CANCELLED, updated_at=utcnow())
+        .values(status=OrderStatus.CANCELLED, updated_at=DatabaseUtcNow())
         .execution_options(synchronize_session=False)
     )
     if await rows_matched(session, statement) != 1:
@@ -279,11 +285,12 @@ async def mark_released(session: AsyncSession, *, order_id: int) -> None:
     )
 
 
-async def list_abandoned(session: AsyncSession, *, pending_before: datetime, limit: int = 100) -> Sequence[int]:
-    """Ids of orders pending since before `pending_before`: their placement died midway."""
+async def list_abandoned(session: AsyncSession, *, pending_for: float, limit: int = 100) -> Sequence[int]:
+    """Ids of orders pending for more than `pending_for` seconds by the database's clock: their placement
+    died midway."""
     statement = (
         select(Order.id)
-        .where(Order.status == OrderStatus.PENDING, Order.updated_at < pending_before)
+        .where(Order.status == OrderStatus.PENDING, Order.updated_at < DatabaseUtcNow(-pending_for))
         .order_by(Order.id)
         .limit(limit)
     )

@@ -26,6 +26,9 @@ from sqlalchemy.dialects.mysql import VARCHAR as MYSQL_VARCHAR
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Every constraint gets a predictable name, so migrations can refer to it.
@@ -93,6 +96,31 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class DatabaseUtcNow(FunctionElement[datetime]):
+    """The database server's UTC time, `offset_seconds` from now, as SQL: for times that replicas compare
+    with one another's (a pending placement's age), so that no replica's clock decides. Its value has the
+    form UTCDateTime stores, so it compares with such columns on every backend."""
+
+    type = UTCDateTime()
+    # The offset is part of the statement's cache key: two offsets are two statements, never one cached.
+    _traverse_internals = [*FunctionElement._traverse_internals, ("offset_seconds", InternalTraversal.dp_plain_obj)]
+    inherit_cache = True
+
+    def __init__(self, offset_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.offset_seconds = float(offset_seconds)
+
+
+@compiles(DatabaseUtcNow, "mysql")
+def _mysql_utcnow(element: DatabaseUtcNow, _compiler: Any, **_kw: Any) -> str:
+    return f"(UTC_TIMESTAMP(6) + INTERVAL {int(element.offset_seconds * 1_000_000)} MICROSECOND)"
+
+
+@compiles(DatabaseUtcNow, "sqlite")
+def _sqlite_utcnow(element: DatabaseUtcNow, _compiler: Any, **_kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '{element.offset_seconds:+.6f} seconds')"
 
 
 def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:

@@ -4,10 +4,11 @@ without either delivering the other's. Against the live product service and Mari
 import secrets
 import threading
 from collections import Counter
+from datetime import timedelta
 from functools import partial
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from order_service import flows, repository
 from order_service.clients.product import ProductClient
@@ -130,3 +131,47 @@ class TestReconcile:
         reconcile(order_database, product_url, ReleaseCounter())
 
         assert still_owed(order_database, [order]) == []
+
+
+class TestAbandonedByTheDatabasesClock:
+    """A pending placement's age is judged by the database server's clock, which stamped it, never by the
+    clock of whichever replica's reconciler looks: one running ahead must not fail a live placement."""
+
+    @staticmethod
+    def place_pending(order_database: DirectDatabase) -> int:
+        pending = partial(
+            repository.create_pending,
+            user_id=USER + 1,
+            quantities={1: 1},
+            idempotency_key=None,
+            fingerprint="pending",
+            max_open_units=10**9,
+        )
+        return order_database.run(pending).id
+
+    @staticmethod
+    def status_of(order_database: DirectDatabase, order_id: int) -> OrderStatus:
+        with order_database.session() as session:
+            return session.scalars(select(Order.status).where(Order.id == order_id)).one()
+
+    @staticmethod
+    def fail_abandoned(order_database: DirectDatabase) -> int:
+        return order_database.call(lambda database: flows._fail_abandoned(database, pending_timeout=15, batch_size=100))
+
+    def test_a_replica_whose_clock_runs_an_hour_ahead_fails_no_live_placement(self, order_database, monkeypatch):
+        order_id = self.place_pending(order_database)
+        ahead = utcnow() + timedelta(hours=1)
+        for module in (flows, repository):
+            monkeypatch.setattr(module, "utcnow", lambda: ahead)
+        self.fail_abandoned(order_database)
+        assert self.status_of(order_database, order_id) is OrderStatus.PENDING
+
+    def test_a_placement_older_than_the_timeout_by_the_databases_clock_is_failed(self, order_database):
+        order_id = self.place_pending(order_database)
+        with order_database.session() as session, session.begin():
+            session.execute(
+                text("UPDATE orders SET updated_at = UTC_TIMESTAMP(6) - INTERVAL 16 SECOND WHERE id = :id"),
+                {"id": order_id},
+            )
+        self.fail_abandoned(order_database)
+        assert self.status_of(order_database, order_id) is OrderStatus.FAILED

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service_kit.app import database_for
 from service_kit.database import Database
-from service_kit.db import create_async_db_engine
+from service_kit.db import DatabaseUtcNow, create_async_db_engine
 from service_kit.errors import Overloaded, SearchTimedOut, ServiceUnavailable
 from service_kit.settings import ServiceSettings
 from tests.support.mariadb import connect, db_env, throwaway_database
@@ -345,3 +345,19 @@ class TestSearches:
             assert {type(outcome) for outcome in outcomes} <= {int, Overloaded}
 
         on_database(mariadb, scenario)
+
+
+class TestTheDatabasesClock:
+    def test_an_offset_is_from_the_servers_time_and_never_shares_a_cached_statement(self, settings):
+        def earlier_than_now(offset: float) -> Any:
+            async def compare(session: AsyncSession) -> bool:
+                return bool((await session.execute(select(DatabaseUtcNow(offset) < DatabaseUtcNow()))).scalar_one())
+
+            return compare
+
+        async def scenario(database: Database) -> None:
+            # The same statement shape twice: were the offset left out of the cache key, both would run as one.
+            assert await database.read(earlier_than_now(-60)) is True
+            assert await database.read(earlier_than_now(60)) is False
+
+        on_database(settings, scenario)
