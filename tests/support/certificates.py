@@ -17,11 +17,13 @@ class Certificate:
     key_file: Path
 
 
-def self_signed(directory: Path, *, name: str = "localhost") -> Certificate:
+def self_signed_ca(name: str, *, alt_names: bool = False) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A key and a self-signed CA certificate for a day; with `alt_names`, also valid for `name` and 127.0.0.1
+    (a server presenting it is its own CA)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -29,13 +31,17 @@ def self_signed(directory: Path, *, name: str = "localhost") -> Certificate:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
+    if alt_names:
+        names = [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return key, builder.sign(key, hashes.SHA256())
+
+
+def self_signed(directory: Path, *, name: str = "localhost") -> Certificate:
+    """A server certificate for `name` and 127.0.0.1 that is its own CA, as tls.crt and tls.key."""
+    key, certificate = self_signed_ca(name, alt_names=True)
     directory.mkdir(parents=True, exist_ok=True)
     cert_file, key_file = directory / "tls.crt", directory / "tls.key"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
