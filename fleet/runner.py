@@ -29,7 +29,7 @@ READY_TIMEOUT_SECONDS = 120
 
 
 def local_config(environ: Mapping[str, str]) -> FleetConfig:
-    """The fleet `make run` starts, from the environment (see README for each variable)."""
+    """The fleet `make run` starts, from the environment (docs/configuration.md lists each variable)."""
     env = dict(environ)
     if env.get("APP_ENV", "dev") == "dev":
         env.setdefault("ADMIN_EMAIL", DEV_ADMIN_EMAIL)

@@ -52,8 +52,8 @@ def _command(argv: list[str]) -> str:
 
 def _launch(config: FleetConfig, program: str, argv: list[str]) -> str:
     """The command line of a program. Logging to files, the program writes its own file: through supervisord,
-    every line would cross a pipe into a Python process that copies it to the same file, which under load
-    took 13% of a core (two product replicas at 1,500 req/s). `exec` keeps the pid supervisord sees the
+    every line would cross a pipe into a Python process that copies it to the same file, a share of a
+    core under load. `exec` keeps the pid supervisord sees the
     program's own."""
     if not config.logs_to_files:
         return _command(argv)

@@ -71,7 +71,7 @@ class TestRender:
         assert failures == []
 
 
-# The mysql-tls Secret holds a kubernetes.io/tls pair and its CA (deployment/README.md).
+# The mysql-tls Secret holds a kubernetes.io/tls pair and its CA (docs/deployment.md).
 MYSQL_TLS_KEYS = {"ca.crt", "tls.crt", "tls.key"}
 TLS_KEYS = {"tls.crt", "tls.key"}  # a kubernetes.io/tls Secret's
 

@@ -1,4 +1,4 @@
-"""Rotating auth's signing key under load, as README's "Rotating the signing key" says, through the real
+"""Rotating auth's signing key under load, as docs/deployment.md's "Rotating the signing key" says, through the real
 gateway: no valid token is refused at any moment, although for a while the two auth replicas publish
 different key sets and product and order fetch the JWKS from whichever answers."""
 

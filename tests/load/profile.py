@@ -5,7 +5,7 @@ with the most samples: on top of the stack (self) and anywhere in it (total).
 With `--startup SERVICE` it profiles a replica's start instead: replica 1 of that service is started by hand
 (its supervisor holds it stopped), timed from exec to its first 200 on /readyz a few times unprofiled, then
 once under py-spy from exec to that first 200. That time is the window in which a second death of the same
-service costs requests (README: "When a replica dies").
+service costs requests (docs/operations.md: "When a replica dies").
 
     python -m tests.load.profile [--scenario product] [--seconds 15] [--connections 16] [--top 25]
     python -m tests.load.profile --startup product [--starts 5]

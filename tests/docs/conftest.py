@@ -1,0 +1,3 @@
+from tests.service_kit.unit.conftest import apps
+
+__all__ = ["apps"]
