@@ -12,7 +12,7 @@ class Settings(ServiceSettings):
     # Ed25519 signing key, PEM inline or in a file; for dev runs it is generated into VAR_DIR once.
     JWT_PRIVATE_KEY: SecretStr | None = None
     JWT_PRIVATE_KEY_FILE: Path | None = None
-    # Published beside the signing key's public half during a key rotation (README, "Rotating the signing
+    # Published beside the signing key's public half during a key rotation (docs/deployment.md, "Rotating the signing
     # key"): the key that will sign next, and the one that signed until the last rotation. An empty file
     # publishes nothing, so a deployment can name the files once and change only their contents.
     JWT_NEXT_PUBLIC_KEY: str | None = None

@@ -1,4 +1,4 @@
-from service_kit.errors import Conflict, Unauthorized
+from service_kit.errors import Conflict, NotFound, Overloaded, TooManyRequests, Unauthorized
 
 
 class EmailTaken(Conflict):
@@ -19,3 +19,16 @@ class InvalidRefreshToken(Unauthorized):
 class RefreshTokenReused(InvalidRefreshToken):
     """A spent refresh token came back: it leaked. Its family is revoked, and that revocation must stand
     although the request is refused (`Database.run(..., commit_on=(RefreshTokenReused,))`)."""
+
+
+class UserNotFound(NotFound):
+    message = "No such user."
+
+
+class LoginThrottled(TooManyRequests):
+    code = "login_throttled"
+    message = "Too many failed logins for this account; try again later."
+
+
+class HashingBusy(Overloaded):
+    message = "Too many passwords are being checked right now; try again shortly."

@@ -3,9 +3,14 @@ again after they were spent, and how many password hashes wait for a thread."""
 
 from prometheus_client import Counter, Gauge
 
-from auth_service.exceptions import InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
-from auth_service.passwords import HashingBusy, Passwords
-from auth_service.throttle import LoginThrottled
+from auth_service.exceptions import (
+    HashingBusy,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    LoginThrottled,
+    RefreshTokenReused,
+)
+from auth_service.passwords import Passwords
 from service_kit.metrics import Refusals
 
 LOGINS = Counter(

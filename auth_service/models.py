@@ -4,7 +4,7 @@ from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service_kit.auth import Role
-from service_kit.db import BigId, UTCDateTime, exact_string, new_metadata, utcnow
+from service_kit.db.types import BigId, UTCDateTime, exact_string, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):

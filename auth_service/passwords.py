@@ -1,6 +1,6 @@
 """Password hashing: argon2id off the event loop, bounded in threads and in queue.
 
-Each hash holds 19 MiB and a core for ~30 ms, so a replica hashes at most as many passwords at once as it
+Each hash holds 19 MiB and a core for tens of milliseconds, so a replica hashes at most as many passwords at once as it
 has CPUs: its cgroup's quota (a pod limited to one CPU on a 32-core node gets one thread, not 32), else the
 CPUs it may run on. At most `queue` more wait for a thread; beyond that a request is refused at once with a
 503 and Retry-After instead of waiting behind a queue that only grows."""
@@ -17,7 +17,7 @@ from typing import TypeVar
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from service_kit.errors import Overloaded
+from auth_service.exceptions import HashingBusy
 
 # argon2id at OWASP's recommended floor (19 MiB, 2 passes).
 password_hasher = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
@@ -47,10 +47,6 @@ def _cgroup_quota(root: Path) -> float | None:
         return None if int(limit) <= 0 else int(limit) / int(period)
     except (OSError, ValueError):
         return None
-
-
-class HashingBusy(Overloaded):
-    message = "Too many passwords are being checked right now; try again shortly."
 
 
 class Passwords:

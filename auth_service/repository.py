@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import RefreshToken, User
 from service_kit.auth import Role
-from service_kit.db import rows_matched
+from service_kit.db.unit_of_work import rows_matched
 
 # What a read of a user answers with, as a plain row: never the password hash, which stays in the database.
 _PUBLIC_COLUMNS = (User.id, User.username, User.email, User.role, User.created_at)

@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service import devices, repository, throttle
-from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
+from auth_service.exceptions import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    UserNotFound,
+)
 from auth_service.models import DeviceLoginFailures, LoginFailures, User
 from auth_service.passwords import Passwords
 from auth_service.repository import PublicUser
@@ -20,9 +26,9 @@ from auth_service.schemas import TokenPair, UserCreate, canonical_email
 from auth_service.security import Signer, hash_refresh_token, new_refresh_token
 from auth_service.throttle import LoginPolicy
 from service_kit.auth import Principal, Role
-from service_kit.database import Database
-from service_kit.db import utcnow
-from service_kit.errors import Forbidden, NotFound
+from service_kit.db.types import utcnow
+from service_kit.db.unit_of_work import Database
+from service_kit.errors import Forbidden
 
 log = structlog.get_logger(__name__)
 
@@ -126,7 +132,7 @@ async def get_user(session: AsyncSession, *, user_id: int, caller: Principal) ->
         raise Forbidden("You may only read your own account.")
     user = await repository.read(session, user_id=user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise UserNotFound()
     return user
 
 
@@ -134,7 +140,7 @@ async def change_role(session: AsyncSession, *, user_id: int, role: Role) -> Use
     """Set a user's role (the caller is an admin)."""
     user = await repository.get(session, user_id=user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise UserNotFound()
     return await repository.update_role(session, user=user, role=role)
 
 

@@ -15,13 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth_service.exceptions import LoginThrottled
 from auth_service.models import FailedLogins
-from service_kit.errors import TooManyRequests
-
-
-class LoginThrottled(TooManyRequests):
-    code = "login_throttled"
-    message = "Too many failed logins for this account; try again later."
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ from order_service.models import Order, OrderStatus
 from order_service.repository import Placement
 from order_service.schemas import OrderCreate
 from service_kit.auth import Principal
-from service_kit.database import Database
-from service_kit.db import utcnow
+from service_kit.db.types import utcnow
+from service_kit.db.unit_of_work import Database
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +89,7 @@ async def place_order(
         reservation = await products.reserve(order.reservation_id, quantities, user_id=caller.id)
     except (OutOfStock, ProductRejected, ProductRefused, ProductBusy) as refusal:
         # Refused, or never sent (no bulkhead slot): the product service holds nothing, and is owed nothing.
-        await _fail(database, order.id, code=refusal.error_code, released=True)
+        await _fail(database, order.id, code=refusal.code, released=True)
         raise
     except ProductUnavailable:
         # Whatever the product service may hold for it is released by the reconciler once it answers again:

@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service_kit.db import BigId, UTCDateTime, exact_string, new_metadata, utcnow
+from service_kit.db.types import BigId, UTCDateTime, exact_string, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.exceptions import OrderLimitExceeded
 from order_service.models import Order, OrderLine, OrderStatus, UserOpenUnits
-from service_kit.db import DatabaseUtcNow, rows_matched, utcnow
+from service_kit.db.types import DatabaseUtcNow, utcnow
+from service_kit.db.unit_of_work import rows_matched
 
 # Lines are updated as table rows: an ORM UPDATE given many parameter sets would mean "by primary key".
 _lines = cast(Table, OrderLine.__table__)

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import Header, Path
 
-from service_kit.db import MAX_ID
+from service_kit.db.types import MAX_ID
 
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="The product's id.")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="The order service's id for the order.")]

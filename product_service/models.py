@@ -4,7 +4,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from service_kit.db import BigId, UTCDateTime, new_metadata, utcnow
+from service_kit.db.types import BigId, UTCDateTime, new_metadata, utcnow
 
 
 class Base(DeclarativeBase):

@@ -12,7 +12,8 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service.models import Product, StockReservation, StockReservationLine
-from service_kit.db import rows_matched, utcnow
+from service_kit.db.types import utcnow
+from service_kit.db.unit_of_work import rows_matched
 
 # A product read for answering, not for changing: a plain row, with none of an ORM object's bookkeeping
 # (which cost more than the query itself on the hottest reads). Its attributes are the columns'.
@@ -23,7 +24,7 @@ PRODUCT_COLUMNS = tuple(_products.columns.keys())
 _lines = cast(Table, StockReservationLine.__table__)
 
 # The hot reads' statements are built once, with bound parameters: building one per request and deriving its
-# cache key cost 150 us of the ~520 us a read took (measured, one connection).
+# cache key was a large share of a read's CPU (docs/performance.md).
 _READ = select(_products).where(_products.c.id == bindparam("product_id"))
 _LIKE_ESCAPE = "/"
 

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from product_service.models import StockReservation
-from service_kit.db import MAX_ID, MAX_INT
+from service_kit.db.types import MAX_ID, MAX_INT
 
 MAX_STOCK = 1_000_000_000
 MAX_ITEMS_PER_RESERVATION = 100

@@ -1,5 +1,5 @@
 """The product service's rules, as steps of a unit of work: they flush, never commit or roll back
-(`service_kit.database.Database.run`, called by the routes, owns the transaction).
+(`service_kit.db.unit_of_work.Database.run`, called by the routes, owns the transaction).
 
 No rule here reads a row to decide whether to write it, but a batch of reservations, which locks its
 products' rows first. Each other write is one conditional UPDATE; a row read afterwards only explains a
@@ -28,7 +28,7 @@ from product_service.models import Product, StockReservation, StockReservationLi
 from product_service.preconditions import Precondition
 from product_service.repository import ProductRow
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
-from service_kit.db import MAX_AMOUNT, utcnow
+from service_kit.db.types import MAX_AMOUNT, utcnow
 from service_kit.errors import AppError
 from service_kit.pagination import id_from_cursor, keyset_page
 

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service_kit import metrics, tracing
 from service_kit.auth import JwksKeys, KeySource, StaticKeys, TokenVerifier
-from service_kit.database import Database
-from service_kit.db import create_async_db_engine
+from service_kit.db.engine import create_async_db_engine
+from service_kit.db.schema_versions import SchemaVersions
+from service_kit.db.unit_of_work import Database
 from service_kit.docs import install_docs
 from service_kit.errors import install_error_handlers
 from service_kit.health import READY_TIMEOUT_SECONDS, Readiness
@@ -18,11 +19,10 @@ from service_kit.health import router as health_router
 from service_kit.logging import configure_logging
 from service_kit.middleware import RequestContextMiddleware
 from service_kit.openapi import split_documents
-from service_kit.revisions import SchemaVersions
 from service_kit.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-# Every service verifies tokens on its own, without asking auth (README: "What a token still allows").
+# Every service verifies tokens on its own, without asking auth (docs/API.md: "What a token still allows").
 TOKEN_LIFETIME_NOTE = (
     "Access tokens are verified by each service on its own, without a call to auth, and honoured until they "
     "expire: at most auth's ACCESS_TOKEN_TTL_SECONDS after issue, 15 minutes by default. A role change or a "

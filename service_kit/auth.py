@@ -186,13 +186,13 @@ class JwksKeys:
 class TokenVerifier:
     """Accepts only EdDSA access tokens from our issuer for our audience, signed by a known key.
 
-    A signature check costs ~150 us of CPU, more than the rest of a typical read, and a client sends the
+    A signature check costs more CPU than the rest of a typical read, and a client sends the
     same access token with every request until it expires. So the verdicts on the last `remembered`
     tokens are kept: the exact token string that verified maps to its caller until its `exp`. Nothing
     but a token that passed every check is kept, and a kept one still expires on time.
 
     `exp`, `iat` and `nbf` are judged with `leeway_seconds` to spare, since this clock is not auth's: `iat`
-    is whole seconds, so a verifier 100 ms behind auth would otherwise refuse a token used right after login."""
+    is whole seconds, so a verifier a little behind auth would otherwise refuse a token used right after login."""
 
     def __init__(
         self, keys: KeySource, *, issuer: str, audience: str, leeway_seconds: float = 0.0, remembered: int = 4096

@@ -26,7 +26,7 @@ def run(
         serve(f"{service}.main:create_app", settings)
         return
     gc.enable()
-    from service_kit.migrations import upgrade_to_head  # Alembic only where it runs: not in a replica's start
+    from service_kit.db.migrate import upgrade_to_head  # Alembic only where it runs: not in a replica's start
 
     configure_logging(service=service, level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
     upgrade_to_head(settings, migrations_dir)

@@ -17,11 +17,14 @@ log = structlog.get_logger(__name__)
 
 
 class AppError(Exception):
-    """A failure the client should see: a stable `code`, an HTTP status, optional details."""
+    """A failure the client should see: an HTTP status, a stable `code`, a `message`, optional details.
+
+    A class says its status and its default code and message; an instance may carry others (the order
+    service relays the product service's code), and the envelope shows the instance's."""
 
     status_code: ClassVar[int] = 500
-    code: ClassVar[str] = "internal_error"
-    message: ClassVar[str] = "The server could not complete the request."
+    code: str = "internal_error"
+    message: str = "The server could not complete the request."
 
     def __init__(
         self,
@@ -31,11 +34,11 @@ class AppError(Exception):
         headers: Mapping[str, str] | None = None,
         code: str | None = None,
     ) -> None:
-        self.error_code = code or self.code  # an instance may relay another service's code
-        self.detail_message = message or self.message
+        self.code = code or type(self).code
+        self.message = message or type(self).message
         self.details = dict(details or {})
         self.headers = dict(headers or {})
-        super().__init__(self.detail_message)
+        super().__init__(self.message)
 
 
 class BadRequest(AppError):
@@ -125,6 +128,14 @@ class Overloaded(_RetryLater):
     message = "The service is busy; try again shortly."
 
 
+class SearchTimedOut(_RetryLater):
+    """A search ran past its statement time limit (SEARCH_STATEMENT_SECONDS): nothing else waited for it."""
+
+    status_code = 503
+    code = "search_timeout"
+    message = "The search took too long; make it more specific, or try again shortly."
+
+
 class TooManyRequests(_RetryLater):
     status_code = 429
     code = "too_many_requests"
@@ -197,7 +208,7 @@ def validation_details(errors: Any) -> dict[str, Any]:
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return error_response(request, exc.status_code, exc.error_code, exc.detail_message, exc.details, exc.headers)
+    return error_response(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -231,11 +242,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
-
-
-class SearchTimedOut(_RetryLater):
-    """A search ran past its statement time limit (SEARCH_STATEMENT_SECONDS): nothing else waited for it."""
-
-    status_code = 503
-    code = "search_timeout"
-    message = "The search took too long; make it more specific, or try again shortly."

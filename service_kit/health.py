@@ -8,9 +8,9 @@ import asyncio
 from fastapi import Request
 from pydantic import BaseModel
 
-from service_kit.database import Database
+from service_kit.db.schema_versions import SchemaVersions
+from service_kit.db.unit_of_work import Database
 from service_kit.errors import ServiceUnavailable
-from service_kit.revisions import SchemaVersions
 from service_kit.routing import ServiceRouter
 
 READY_TIMEOUT_SECONDS = 1.0

@@ -84,7 +84,7 @@ _UNAVAILABLE = (
 )
 _URI_TOO_LONG = "`uri_too_long`: the gateway reads request lines of up to 8 KiB."
 _BODY_TOO_LARGE = "`payload_too_large`: the gateway takes bodies of up to 1 MiB (`details.max_bytes`)."
-_RATE_LIMITED = "`rate_limited`: the gateway's limit for this client address (README, Configuration)."
+_RATE_LIMITED = "`rate_limited`: the gateway's limit for this client address (docs/configuration.md)."
 _ENVELOPE = {"application/json": {"schema": {"$ref": f"{_SCHEMA_REF}ErrorEnvelope"}}}
 _RETRY_AFTER = {
     "Retry-After": {

@@ -5,7 +5,7 @@ import ssl
 
 def tls_verification(url: str) -> ssl.SSLContext | bool:
     """The `verify` for an httpx client of `url`. httpx loads the system's CA bundle into every client it makes
-    (35 ms of each replica's start, per client); a plain-http URL never needs it, so it gets a context that
+    (a visible share of each replica's start, per client); a plain-http URL never needs it, so it gets a context that
     trusts nothing: any TLS such a client might still meet fails closed. An https URL verifies as usual."""
     if url.lower().startswith("https://"):
         return True

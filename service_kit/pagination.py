@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from service_kit.db import MAX_ID
+from service_kit.db.types import MAX_ID
 from service_kit.errors import ValidationFailed
 
 T = TypeVar("T")

@@ -83,7 +83,7 @@ class ServiceSettings(BaseSettings):
     # leeway), so no token that key signed is refused before it expires.
     ACCESS_TOKEN_TTL_SECONDS: int = Field(default=15 * 60, ge=1)
     # How often a verifier looks at auth's key set again, in the background: a key rotation publishes the
-    # next key at least this long before signing with it (README, "Rotating the signing key").
+    # next key at least this long before signing with it (docs/deployment.md, "Rotating the signing key").
     JWKS_REFRESH_SECONDS: float = Field(default=300.0, ge=1)
     JWT_PUBLIC_KEY: str | None = None
     JWT_PUBLIC_KEY_FILE: Path | None = None

@@ -8,9 +8,16 @@ from fastapi import Cookie, Header, Path, Response, status
 
 from auth_service import devices, metrics, service
 from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
-from auth_service.exceptions import EmailTaken, InvalidCredentials, InvalidRefreshToken, RefreshTokenReused
+from auth_service.exceptions import (
+    EmailTaken,
+    HashingBusy,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    LoginThrottled,
+    RefreshTokenReused,
+    UserNotFound,
+)
 from auth_service.models import User
-from auth_service.passwords import HashingBusy
 from auth_service.repository import PublicUser
 from auth_service.schemas import (
     JsonWebKeySet,
@@ -21,11 +28,10 @@ from auth_service.schemas import (
     UserCreate,
     UserRead,
 )
-from auth_service.throttle import LoginThrottled
 from service_kit.auth import AdminUser, CurrentUser
-from service_kit.database import DatabaseDep
-from service_kit.db import MAX_ID
-from service_kit.errors import Forbidden, NotFound, error_responses
+from service_kit.db.types import MAX_ID
+from service_kit.db.unit_of_work import DatabaseDep
+from service_kit.errors import Forbidden, error_responses
 from service_kit.metrics import counting
 from service_kit.routing import ServiceRouter
 
@@ -113,16 +119,16 @@ async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
     return JsonWebKeySet.model_validate(signer.jwks())
 
 
-@router.get("/me", response_model=UserRead, responses=error_responses(NotFound))
+@router.get("/me", response_model=UserRead, responses=error_responses(UserNotFound))
 async def get_me(database: DatabaseDep, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
-@router.get("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, NotFound))
+@router.get("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, UserNotFound))
 async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> PublicUser:
     return await database.read(partial(service.get_user, user_id=user_id, caller=caller))
 
 
-@router.patch("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, NotFound))
+@router.patch("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, UserNotFound))
 async def update_user_role(database: DatabaseDep, user_id: UserId, role_in: RoleUpdate, _admin: AdminUser) -> User:
     return await database.run(partial(service.change_role, user_id=user_id, role=role_in.role))

@@ -17,8 +17,8 @@ from order_service.exceptions import (
 )
 from order_service.schemas import OrderCreate, OrderRead
 from service_kit.auth import CurrentUser
-from service_kit.database import DatabaseDep
-from service_kit.db import MAX_ID
+from service_kit.db.types import MAX_ID
+from service_kit.db.unit_of_work import DatabaseDep
 from service_kit.errors import Forbidden, error_responses
 from service_kit.metrics import counting
 from service_kit.pagination import Page
@@ -55,7 +55,7 @@ IdempotencyKey = Annotated[
             notes={
                 409: "Nothing was taken.",
                 422: "Or `order_limit_exceeded`: past a business limit (`details.limit`: `units_per_line`, "
-                "`units_per_order` or `open_units_per_user`, `details.max`: its value; README, Configuration). "
+                "`units_per_order` or `open_units_per_user`, `details.max`: its value; docs/configuration.md). "
                 "Or a code of the product service, relayed: `unknown_product` (`details.product_id`), "
                 "`total_too_large` (`details: {total, max_total}`). Nothing was taken.",
             },

@@ -1,4 +1,4 @@
 from product_service.models import Base
-from service_kit.migrations import run_migrations
+from service_kit.db.migrate import run_migrations
 
 run_migrations(Base.metadata)

@@ -31,7 +31,7 @@ from product_service.exceptions import (
 )
 from product_service.schemas import ReservationCreate, ReservationRead
 from service_kit.batching import Batcher
-from service_kit.database import Database, DatabaseDep
+from service_kit.db.unit_of_work import Database, DatabaseDep
 from service_kit.errors import Forbidden, error_responses
 from service_kit.metrics import counting
 from service_kit.routing import ServiceRouter

@@ -14,7 +14,7 @@ from product_service.models import Product
 from product_service.preconditions import etag
 from product_service.repository import PRODUCT_COLUMNS, ProductRow
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
-from service_kit.database import Database, DatabaseDep, Work
+from service_kit.db.unit_of_work import Database, DatabaseDep, Work
 from service_kit.errors import (
     Forbidden,
     Overloaded,
@@ -77,7 +77,7 @@ async def list_products(
     products, next_cursor = await (database.search(page_of) if q else database.read(page_of))
     stamp_expiry(response, gateway_cache_seconds)
     # Validated as one page of plain dicts: one pass in pydantic's core, not one attribute lookup per field.
-    # Each dict is zipped from the row's values in C; Row._asdict cost twice as much (py-spy: 14% of a page).
+    # Each dict is zipped from the row's values in C, which a profile showed far cheaper than Row._asdict.
     items = [dict(zip(PRODUCT_COLUMNS, product, strict=True)) for product in products]
     page = {"items": items, "next_cursor": next_cursor}
     return Page[ProductRead].model_validate(page)

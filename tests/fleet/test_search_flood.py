@@ -1,5 +1,5 @@
 """A flood of catalogue searches, each a scan of a large catalogue, cannot starve orders: searches have a
-small pool of their own in each product replica and a statement time limit (service_kit.database.search),
+small pool of their own in each product replica and a statement time limit (Database.search),
 and the gateway limits them per address (SEARCH_RATE_LIMIT, off in this fleet, on in an extra gateway)."""
 
 import threading

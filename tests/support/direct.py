@@ -8,8 +8,8 @@ from typing import TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from service_kit.app import database_for
-from service_kit.database import Database, Work
-from service_kit.db import create_db_engine
+from service_kit.db.engine import create_db_engine
+from service_kit.db.unit_of_work import Database, Work
 from service_kit.settings import ServiceSettings
 
 T = TypeVar("T")

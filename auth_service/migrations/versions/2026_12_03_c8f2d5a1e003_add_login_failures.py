@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service_kit.db import UTCDateTime, exact_string
+from service_kit.db.types import UTCDateTime, exact_string
 
 revision: str = "c8f2d5a1e003"
 down_revision: str | None = "b4e7a2c9d002"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service_kit.db import UTCDateTime
+from service_kit.db.types import UTCDateTime
 
 revision: str = "d2a9c4f1b004"
 down_revision: str | None = "c8f2d5a1e003"

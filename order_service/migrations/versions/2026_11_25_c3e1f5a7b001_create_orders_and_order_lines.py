@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service_kit.db import BigId, UTCDateTime
+from service_kit.db.types import BigId, UTCDateTime
 
 revision: str = "c3e1f5a7b001"
 down_revision: str | None = None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service_kit.db import UTCDateTime
+from service_kit.db.types import UTCDateTime
 
 revision: str = "e5b8c1d3f003"
 down_revision: str | None = "d7a2b9c4e002"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service_kit.db import BigId, UTCDateTime
+from service_kit.db.types import BigId, UTCDateTime
 
 revision: str = "f244dbed1b39"
 down_revision: str | None = None

@@ -13,7 +13,7 @@ from auth_service import service
 from auth_service.config import Settings
 from auth_service.main import create_app
 from auth_service.passwords import password_hasher
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
 from tests.support.users import Account, login

@@ -13,7 +13,7 @@ import auth_service
 from auth_service import passwords as module
 from auth_service.config import Settings
 from auth_service.main import create_app
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.support.concurrency import burst
 from tests.support.mariadb import connect, db_env, throwaway_database
 from tests.support.servers import serving

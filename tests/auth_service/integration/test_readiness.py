@@ -6,8 +6,8 @@ from sqlalchemy import text
 
 from auth_service.config import MIGRATIONS_DIR, Settings
 from auth_service.main import create_app
-from service_kit.db import create_db_engine
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.engine import create_db_engine
+from service_kit.db.migrate import upgrade_to_head
 
 
 class TestReadinessFollowsMigrations:

@@ -9,7 +9,7 @@ import pytest
 import auth_service
 from auth_service.config import Settings
 from auth_service.main import create_app
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.support.concurrency import burst
 from tests.support.servers import serving
 from tests.support.users import AUTH, register

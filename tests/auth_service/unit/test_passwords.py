@@ -10,7 +10,8 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from auth_service import passwords as module
-from auth_service.passwords import HashingBusy, Passwords, usable_cpus
+from auth_service.exceptions import HashingBusy
+from auth_service.passwords import Passwords, usable_cpus
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auth_service import security
 from auth_service.config import Settings
 from service_kit.auth import Principal, Role, TokenVerifier
-from service_kit.db import utcnow
+from service_kit.db.types import utcnow
 
 
 class TestRefreshTokens:

@@ -15,7 +15,7 @@ from order_service.config import Settings as OrderSettings
 from order_service.main import create_app as create_order_app
 from product_service.config import Settings as ProductSettings
 from product_service.main import create_app as create_product_app
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
 from tests.support.servers import free_port, serving

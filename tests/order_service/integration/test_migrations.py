@@ -7,7 +7,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from order_service.config import MIGRATIONS_DIR, Settings
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.support.mariadb import db_env, throwaway_database
 
 

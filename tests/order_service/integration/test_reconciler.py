@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 from order_service import flows, repository
 from order_service.clients.product import ProductClient
 from order_service.models import Order, OrderStatus
-from service_kit.database import Database
-from service_kit.db import utcnow
+from service_kit.db.types import utcnow
+from service_kit.db.unit_of_work import Database
 from tests.support.concurrency import run_concurrently
 from tests.support.direct import DirectDatabase
 

@@ -20,7 +20,7 @@ from order_service.main import create_app as create_order_app
 from product_service.config import Settings as ProductSettings
 from product_service.main import create_app as create_product_app
 from service_kit import tracing
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.order_service.integration.conftest import _common
 from tests.product_service.support import create_product
 from tests.support.mariadb import throwaway_database

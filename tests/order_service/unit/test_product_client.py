@@ -85,7 +85,7 @@ class TestReserve:
 
         with pytest.raises(ProductRejected) as raised:
             run(client(handler).reserve(7, {99: 1}))
-        assert raised.value.error_code == "unknown_product" and raised.value.status_code == 422
+        assert raised.value.code == "unknown_product" and raised.value.status_code == 422
 
     def test_a_wrong_credential_is_refused_not_retried(self):
         calls = []

@@ -18,7 +18,7 @@ from fleet.ports import free_ports
 from product_service.config import Settings
 from product_service.main import create_app
 from service_kit.auth import SERVICE_TOKEN_HEADER
-from service_kit.migrations import upgrade_to_head
+from service_kit.db.migrate import upgrade_to_head
 from tests.product_service.support import Replicas
 from tests.support.concurrency import wait_until
 from tests.support.direct import DirectDatabase

@@ -13,7 +13,7 @@ import pytest
 from product_service import repository, service
 from product_service.config import Settings
 from product_service.schemas import ProductCreate, ReservationCreate
-from service_kit.database import Database
+from service_kit.db.unit_of_work import Database
 from tests.product_service.integration.conftest import migrated
 from tests.support.direct import DirectDatabase
 from tests.support.tokens import TokenMinter

@@ -12,7 +12,7 @@ import pytest
 from product_service import service
 from product_service.config import Settings
 from product_service.schemas import ProductCreate, ReservationCreate
-from service_kit.database import Database
+from service_kit.db.unit_of_work import Database
 from service_kit.errors import AppError
 from tests.product_service.support import new_order_id
 from tests.support.direct import DirectDatabase

@@ -12,8 +12,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service_kit.app import database_for
-from service_kit.database import Database
-from service_kit.db import DatabaseUtcNow, create_async_db_engine
+from service_kit.db.engine import create_async_db_engine
+from service_kit.db.types import DatabaseUtcNow
+from service_kit.db.unit_of_work import Database
 from service_kit.errors import Overloaded, SearchTimedOut, ServiceUnavailable
 from service_kit.settings import ServiceSettings
 from tests.support.mariadb import connect, db_env, throwaway_database

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service_kit.app import database_for
-from service_kit.db import create_db_engine
+from service_kit.db.engine import create_db_engine
 from service_kit.settings import ServiceSettings
 from tests.support.tls_mariadb import TlsServer, tls_mariadb
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from service_kit.app import create_service_app
 from service_kit.auth import StaticKeys
-from service_kit.db import create_db_engine
+from service_kit.db.engine import create_db_engine
 from service_kit.errors import VersionConflict
 from service_kit.settings import ServiceSettings
 

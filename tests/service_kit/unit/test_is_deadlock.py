@@ -4,7 +4,7 @@ import pymysql
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service_kit.db import is_deadlock
+from service_kit.db.errors import is_deadlock
 
 
 class TestIsDeadlock:

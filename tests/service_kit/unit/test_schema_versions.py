@@ -4,7 +4,7 @@ from alembic.script import ScriptDirectory
 from auth_service.config import MIGRATIONS_DIR
 from order_service.config import MIGRATIONS_DIR as ORDER_MIGRATIONS_DIR
 from product_service.config import MIGRATIONS_DIR as PRODUCT_MIGRATIONS_DIR
-from service_kit.revisions import SchemaVersions
+from service_kit.db.schema_versions import SchemaVersions
 
 
 class TestCanServe:

@@ -1,4 +1,4 @@
-"""One owner of every transaction: `service_kit.database.Database` begins, commits and rolls back; the
+"""One owner of every transaction: `service_kit.db.unit_of_work.Database` begins, commits and rolls back; the
 services' code never does (it runs units of work through `Database.run` and `Database.read`)."""
 
 import ast

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, MetaData, create_engine, pool, text
 from sqlalchemy.exc import OperationalError
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from service_kit.db import create_db_engine
+from service_kit.db.engine import create_db_engine
 from service_kit.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
