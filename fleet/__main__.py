@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             run(os.environ)
-        if args.command == "gateway":
+        elif args.command == "gateway":
             run_gateway(args.conf, args.pid_file)
-        _wait_ready(args.gateway, args.urls, args.routed, args.timeout)
+        elif args.command == "wait-ready":
+            _wait_ready(args.gateway, args.urls, args.routed, args.timeout)
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr, flush=True)
         return 1

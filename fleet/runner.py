@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from fleet.config import LOOPBACK, FleetConfig, build_config
-from fleet.control import prepare
+from fleet.nginx import render_config
 from fleet.ports import busy_ports
 from fleet.prestart import run_prestarts
-from fleet.supervisor import supervisord_command
+from fleet.supervisor import render_supervisord_conf, supervisord_command
 from fleet.topology import REPLICAS_PER_SERVICE, SERVICES
 from fleet.waiting import FleetError
 
@@ -26,6 +26,14 @@ DEFAULT_VAR_DIR = "var"
 DEV_ADMIN_EMAIL = "admin@example.com"
 DEV_ADMIN_PASSWORD = "dev-admin-password"
 READY_TIMEOUT_SECONDS = 120
+
+
+def prepare(config: FleetConfig, *, extra_sections: list[list[str]] | None = None) -> None:
+    """Write everything the fleet runs from: the nginx config (checked by nginx) and supervisord.conf."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config.log_dir.mkdir(parents=True, exist_ok=True)
+    render_config(config.nginx_conf, config.gateway_env())
+    config.supervisord_conf.write_text(render_supervisord_conf(config, extra_sections=extra_sections))
 
 
 def local_config(environ: Mapping[str, str]) -> FleetConfig:

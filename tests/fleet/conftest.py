@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 import httpx
 import pytest
 
-from fleet.nginx import GatewayProcess
 from tests.support.fleet import RunningFleet, running_fleet
+from tests.support.gateway import GatewayProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet.nginx import GatewayProcess
 from fleet.waiting import wait_until
 from tests.support.clock import just_after_a_second_began
 from tests.support.fleet import RunningFleet, wait_for_record
+from tests.support.gateway import GatewayProcess
 from tests.support.users import Account, login
 
 PRODUCTS = "/api/v0/products"

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet.nginx import GatewayProcess
 from tests.support.browser import rendered_dom, rendered_paths
 from tests.support.fleet import RunningFleet, wait_for_record
+from tests.support.gateway import GatewayProcess
 from tests.support.users import signed_up, unique_email
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -14,10 +14,11 @@ import pytest
 from fleet.config import REPO_ROOT
 from fleet.ports import busy_ports, free_ports
 from fleet.runner import local_config
-from fleet.supervisor import SupervisorClient, socket_path
+from fleet.supervisor import socket_path
 from fleet.topology import replica_names
 from fleet.waiting import wait_until
 from tests.support.fleet import base_env, require_nginx, running_fleet
+from tests.support.supervisor import SupervisorClient
 
 
 class TestRestartOnSqlite:

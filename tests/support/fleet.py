@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from fleet.config import config_on_free_ports
-from fleet.control import Fleet
 from fleet.nginx import nginx_binary
 from fleet.waiting import FleetError, wait_until
 from tests.support import mariadb
+from tests.support.fleet_control import Fleet
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "fleet-admin-password"

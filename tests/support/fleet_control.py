@@ -1,4 +1,4 @@
-"""A fleet driven from Python, for tests and tools: start it, wait until it serves, poke its replicas,
+"""A fleet driven from Python, for tests and drills: start it, wait until it serves, poke its replicas,
 read their logs, stop it. `python -m fleet run` uses the same pieces but hands the terminal to supervisord."""
 
 import contextlib
@@ -13,13 +13,16 @@ from typing import IO, Any, Self
 import httpx
 
 from fleet.config import LOOPBACK, FleetConfig
-from fleet.logs import json_records
-from fleet.nginx import GatewayProcess, render_config
+from fleet.nginx import render_config
 from fleet.ports import free_ports
 from fleet.prestart import run_prestarts
-from fleet.supervisor import SupervisorClient, render_supervisord_conf, socket_path, supervisord_command
+from fleet.runner import prepare
+from fleet.supervisor import socket_path, supervisord_command
 from fleet.topology import GATEWAY
 from fleet.waiting import FleetError, answers, wait_until
+from tests.support.gateway import GatewayProcess
+from tests.support.logs import json_records
+from tests.support.supervisor import SupervisorClient
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 60.0
@@ -38,14 +41,6 @@ _GATEWAY_POLICY_VARIABLES = (
     "TRUSTED_PROXIES",
     "CATALOGUE_CACHE_SECONDS",
 )
-
-
-def prepare(config: FleetConfig, *, extra_sections: list[list[str]] | None = None) -> None:
-    """Write everything the fleet runs from: the nginx config (checked by nginx) and supervisord.conf."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    config.log_dir.mkdir(parents=True, exist_ok=True)
-    render_config(config.nginx_conf, config.gateway_env())
-    config.supervisord_conf.write_text(render_supervisord_conf(config, extra_sections=extra_sections))
 
 
 class Fleet:
@@ -82,7 +77,7 @@ class Fleet:
         prepare(self.config)
         run_prestarts(self.config)
         self._output = self.config.log_file("supervisord-stdout").open("ab")
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        self._process = subprocess.Popen(
             supervisord_command(self.config),
             env=dict(self.config.env),
             stdout=self._output,
