@@ -1,6 +1,8 @@
 #!/bin/sh
 # Render the gateway config: `nginx/render.sh OUTPUT` writes nginx.conf.template, filled in from the
-# environment, to OUTPUT. The same script serves local runs (the fleet), docker compose and Kubernetes.
+# environment, to OUTPUT, and beside it the two files that config includes: OUTPUT.tls.conf (TLS, or
+# nothing) and OUTPUT.real-ip.conf (the trusted proxies). The same script serves local runs (the fleet),
+# docker compose and Kubernetes; it substitutes values, and the directives live in the files it fills in.
 #
 # Environment (default):
 #   GATEWAY_PORT (8080)            public listen port; GATEWAY_HOST ("" = all addresses) narrows it
@@ -144,10 +146,15 @@ else
     GATEWAY_LISTEN=$GATEWAY_PORT
 fi
 
+# The files the rendered config includes: nginx/errors.conf as it is, and two rendered beside OUTPUT.
+nginx_dir=$(cd "$(dirname "$0")" && pwd)
+out_dir=$(mkdir -p "$(dirname "$out")" && cd "$(dirname "$out")" && pwd)
+ERRORS_CONF=$nginx_dir/errors.conf
+TLS_CONF=$out_dir/$(basename "$out").tls.conf
+REAL_IP_CONF=$out_dir/$(basename "$out").real-ip.conf
+
 # TLS at the door, from a certificate and key mounted as files (a Kubernetes TLS Secret), or none.
-TLS_LISTEN="# no TLS (GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE are unset)"
-TLS_SETTINGS=""
-TLS_REDIRECT=""
+tls_conf="# no TLS (GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE are unset)"
 if [ -n "$GATEWAY_TLS_CERT_FILE$GATEWAY_TLS_KEY_FILE" ]; then
     [ -n "$GATEWAY_TLS_CERT_FILE" ] && [ -n "$GATEWAY_TLS_KEY_FILE" ] ||
         fail "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE go together"
@@ -162,75 +169,38 @@ if [ -n "$GATEWAY_TLS_CERT_FILE$GATEWAY_TLS_KEY_FILE" ]; then
     done
     whole_number GATEWAY_TLS_PORT "$GATEWAY_TLS_PORT"
     whole_number GATEWAY_HTTPS_PORT "$GATEWAY_HTTPS_PORT"
-    tls_listen=$GATEWAY_TLS_PORT
-    [ -z "$GATEWAY_HOST" ] || tls_listen="$GATEWAY_HOST:$GATEWAY_TLS_PORT"
-    # nginx 1.25.1 made HTTP/2 a directive of its own; older ones take it on the listen line.
+    TLS_LISTEN=$GATEWAY_TLS_PORT
+    [ -z "$GATEWAY_HOST" ] || TLS_LISTEN="$GATEWAY_HOST:$GATEWAY_TLS_PORT"
+    # nginx 1.25.1 made HTTP/2 a directive of its own (http2.conf); older ones take it on the listen line.
     if nginx -v 2>&1 | grep -Eq 'nginx/1\.([0-9]|1[0-9]|2[0-4])\.|nginx/1\.25\.0'; then
-        TLS_LISTEN="listen $tls_listen ssl http2 default_server;"
-        http2=""
+        TLS_LISTEN_FLAGS="ssl http2"
+        HTTP2_CONF=$nginx_dir/http2-on-listen.conf
     else
-        TLS_LISTEN="listen $tls_listen ssl default_server;"
-        http2="http2 on;"
+        TLS_LISTEN_FLAGS="ssl"
+        HTTP2_CONF=$nginx_dir/http2.conf
     fi
-    # Mozilla's "intermediate" profile: TLS 1.2 with forward-secret AEAD ciphers, and TLS 1.3.
-    TLS_SETTINGS="$http2
-        ssl_certificate $GATEWAY_TLS_CERT_FILE;
-        ssl_certificate_key $GATEWAY_TLS_KEY_FILE;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
-        ssl_prefer_server_ciphers off;
-        ssl_session_cache shared:tls:10m;
-        ssl_session_timeout 1d;
-        ssl_session_tickets off;"
-    https_port=":$GATEWAY_HTTPS_PORT"
-    [ "$GATEWAY_HTTPS_PORT" != 443 ] || https_port=""
-    # 308, not 301: a client's POST is resent as a POST, to https; plain HTTP never reaches a service.
-    TLS_REDIRECT="if (\$plain_http_redirect) {
-            return 308 https://\$host$https_port\$request_uri;
-        }"
+    HTTPS_PORT_SUFFIX=":$GATEWAY_HTTPS_PORT"
+    [ "$GATEWAY_HTTPS_PORT" != 443 ] || HTTPS_PORT_SUFFIX=""
+    export TLS_LISTEN TLS_LISTEN_FLAGS HTTP2_CONF HTTPS_PORT_SUFFIX GATEWAY_TLS_CERT_FILE GATEWAY_TLS_KEY_FILE
+    tls_conf=$(envsubst '${TLS_LISTEN} ${TLS_LISTEN_FLAGS} ${HTTP2_CONF} ${HTTPS_PORT_SUFFIX} ${GATEWAY_TLS_CERT_FILE} ${GATEWAY_TLS_KEY_FILE}' <"$nginx_dir/tls.conf.template")
 fi
 
-# 0 = off: no zone and no limit_req line at all (nginx rejects a zero rate). $limit_key is the client's
-# address, or its /64 for IPv6 (the template's map).
-if [ "$LOGIN_RATE_LIMIT" -gt 0 ]; then
-    LOGIN_LIMIT_ZONE="    limit_req_zone \$limit_key zone=login:10m rate=${LOGIN_RATE_LIMIT}r/m;"
-    LOGIN_LIMIT_REQ="limit_req zone=login burst=$LOGIN_RATE_BURST nodelay;"
-    # Seconds until the zone lets one more attempt through, rounded up.
-    LOGIN_RETRY_AFTER=$(((60 + LOGIN_RATE_LIMIT - 1) / LOGIN_RATE_LIMIT))
-else
-    LOGIN_LIMIT_ZONE="    # login rate limit off (LOGIN_RATE_LIMIT=0)"
-    LOGIN_LIMIT_REQ="# login rate limit off"
-    LOGIN_RETRY_AFTER=1
-fi
-if [ "$REGISTER_RATE_LIMIT" -gt 0 ]; then
-    REGISTER_LIMIT_ZONE="    limit_req_zone \$limit_key zone=register:10m rate=${REGISTER_RATE_LIMIT}r/m;"
-    REGISTER_LIMIT_REQ="limit_req zone=register burst=$REGISTER_RATE_BURST nodelay;"
-    REGISTER_RETRY_AFTER=$(((60 + REGISTER_RATE_LIMIT - 1) / REGISTER_RATE_LIMIT))
-else
-    REGISTER_LIMIT_ZONE="    # registration rate limit off (REGISTER_RATE_LIMIT=0)"
-    REGISTER_LIMIT_REQ="# registration rate limit off"
-    REGISTER_RETRY_AFTER=1
-fi
-if [ "$API_RATE_LIMIT" -gt 0 ]; then
-    API_LIMIT_ZONE="    limit_req_zone \$limit_key zone=api:10m rate=${API_RATE_LIMIT}r/s;"
-    API_LIMIT_REQ="limit_req zone=api burst=$API_RATE_BURST nodelay;"
-else
-    API_LIMIT_ZONE="    # API rate limit off (API_RATE_LIMIT=0)"
-    API_LIMIT_REQ="# API rate limit off"
-fi
-# $search_limit_key is empty (so nothing is counted) for a catalogue read without q=.
-if [ "$SEARCH_RATE_LIMIT" -gt 0 ]; then
-    SEARCH_LIMIT_ZONE="    limit_req_zone \$search_limit_key zone=search:10m rate=${SEARCH_RATE_LIMIT}r/s;"
-    SEARCH_LIMIT_REQ="limit_req zone=search burst=$SEARCH_RATE_BURST nodelay;"
-else
-    SEARCH_LIMIT_ZONE="    # search rate limit off (SEARCH_RATE_LIMIT=0)"
-    SEARCH_LIMIT_REQ="# search rate limit off"
-fi
+# A rate of 0 turns its limit off (the template's maps give it an empty key); nginx refuses a zone of rate 0.
+zone_rate() {
+    if [ "$1" -gt 0 ]; then echo "$1"; else echo 1; fi
+}
+LOGIN_ZONE_RATE=$(zone_rate "$LOGIN_RATE_LIMIT")
+REGISTER_ZONE_RATE=$(zone_rate "$REGISTER_RATE_LIMIT")
+API_ZONE_RATE=$(zone_rate "$API_RATE_LIMIT")
+SEARCH_ZONE_RATE=$(zone_rate "$SEARCH_RATE_LIMIT")
+# Seconds until the login or registration zone lets one more attempt through, rounded up.
+LOGIN_RETRY_AFTER=$(((60 + LOGIN_ZONE_RATE - 1) / LOGIN_ZONE_RATE))
+REGISTER_RETRY_AFTER=$(((60 + REGISTER_ZONE_RATE - 1) / REGISTER_ZONE_RATE))
 
 # One set_real_ip_from per trusted CIDR; none means X-Forwarded-For is never believed.
-REAL_IP_FROM="    # no trusted proxies (TRUSTED_PROXIES is empty): X-Forwarded-For is ignored"
+real_ip_conf="# no trusted proxies (TRUSTED_PROXIES is empty): X-Forwarded-For is ignored"
 if [ -n "$(echo "$TRUSTED_PROXIES" | tr -d ' ,')" ]; then
-    REAL_IP_FROM=""
+    real_ip_conf="# TRUSTED_PROXIES"
     old_ifs=$IFS
     IFS=,
     for cidr in $TRUSTED_PROXIES; do
@@ -239,30 +209,38 @@ if [ -n "$(echo "$TRUSTED_PROXIES" | tr -d ' ,')" ]; then
         case $cidr in
             *[!0-9A-Fa-f.:/]*) fail "TRUSTED_PROXIES entries must be CIDRs or addresses, got '$cidr'" ;;
         esac
-        REAL_IP_FROM="${REAL_IP_FROM}    set_real_ip_from $cidr;
-"
+        real_ip_conf="$real_ip_conf
+set_real_ip_from $cidr;"
     done
     IFS=$old_ifs
 fi
 
 mkdir -p "$NGINX_TEMP_DIR"
 
-export TLS_LISTEN TLS_SETTINGS TLS_REDIRECT
-export GATEWAY_LISTEN GATEWAY_PORT INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES REAL_IP_FROM
-export LOGIN_LIMIT_ZONE LOGIN_LIMIT_REQ LOGIN_RETRY_AFTER API_LIMIT_ZONE API_LIMIT_REQ
-export REGISTER_LIMIT_ZONE REGISTER_LIMIT_REQ REGISTER_RETRY_AFTER SEARCH_LIMIT_ZONE SEARCH_LIMIT_REQ
+export ERRORS_CONF TLS_CONF REAL_IP_CONF
+export GATEWAY_LISTEN GATEWAY_PORT INTERNAL_LISTEN NGINX_TEMP_DIR NGINX_WORKER_PROCESSES
+export LOGIN_RATE_LIMIT LOGIN_RATE_BURST LOGIN_ZONE_RATE LOGIN_RETRY_AFTER
+export REGISTER_RATE_LIMIT REGISTER_RATE_BURST REGISTER_ZONE_RATE REGISTER_RETRY_AFTER
+export API_RATE_LIMIT API_RATE_BURST API_ZONE_RATE SEARCH_RATE_LIMIT SEARCH_RATE_BURST SEARCH_ZONE_RATE
 export UPSTREAM_CONNECT_TIMEOUT UPSTREAM_READ_TIMEOUT UPSTREAM_RETRY_TIMEOUT UPSTREAM_FAIL_TIMEOUT
 export AUTH_MAX_FAILS PRODUCT_MAX_FAILS ORDER_MAX_FAILS CATALOGUE_CACHE_SECONDS
 export AUTH_UPSTREAM_1 AUTH_UPSTREAM_2 PRODUCT_UPSTREAM_1 PRODUCT_UPSTREAM_2 ORDER_UPSTREAM_1 ORDER_UPSTREAM_2
 
 # Only these names are substituted; every other $word is nginx's own variable.
-variables='${TLS_LISTEN} ${TLS_SETTINGS} ${TLS_REDIRECT} ${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES} ${REAL_IP_FROM}
-${LOGIN_LIMIT_ZONE} ${LOGIN_LIMIT_REQ} ${LOGIN_RETRY_AFTER} ${API_LIMIT_ZONE} ${API_LIMIT_REQ}
-${REGISTER_LIMIT_ZONE} ${REGISTER_LIMIT_REQ} ${REGISTER_RETRY_AFTER} ${SEARCH_LIMIT_ZONE} ${SEARCH_LIMIT_REQ}
+variables='${ERRORS_CONF} ${TLS_CONF} ${REAL_IP_CONF}
+${GATEWAY_LISTEN} ${GATEWAY_PORT} ${INTERNAL_LISTEN} ${NGINX_TEMP_DIR} ${NGINX_WORKER_PROCESSES}
+${LOGIN_RATE_LIMIT} ${LOGIN_RATE_BURST} ${LOGIN_ZONE_RATE} ${LOGIN_RETRY_AFTER}
+${REGISTER_RATE_LIMIT} ${REGISTER_RATE_BURST} ${REGISTER_ZONE_RATE} ${REGISTER_RETRY_AFTER}
+${API_RATE_LIMIT} ${API_RATE_BURST} ${API_ZONE_RATE} ${SEARCH_RATE_LIMIT} ${SEARCH_RATE_BURST} ${SEARCH_ZONE_RATE}
 ${UPSTREAM_CONNECT_TIMEOUT} ${UPSTREAM_READ_TIMEOUT} ${UPSTREAM_RETRY_TIMEOUT} ${UPSTREAM_FAIL_TIMEOUT}
 ${AUTH_MAX_FAILS} ${PRODUCT_MAX_FAILS} ${ORDER_MAX_FAILS} ${CATALOGUE_CACHE_SECONDS}
 ${AUTH_UPSTREAM_1} ${AUTH_UPSTREAM_2} ${PRODUCT_UPSTREAM_1} ${PRODUCT_UPSTREAM_2} ${ORDER_UPSTREAM_1} ${ORDER_UPSTREAM_2}'
 
-# Written beside the target and moved into place, so a reader never sees half a file.
+# Each file is written beside its target and moved into place, so a reader never sees half a file; the
+# included ones first, so the config never names a file that is not there yet.
+printf '%s\n' "$tls_conf" >"$TLS_CONF.tmp"
+mv "$TLS_CONF.tmp" "$TLS_CONF"
+printf '%s\n' "$real_ip_conf" >"$REAL_IP_CONF.tmp"
+mv "$REAL_IP_CONF.tmp" "$REAL_IP_CONF"
 envsubst "$variables" <"$template" >"$out.tmp"
 mv "$out.tmp" "$out"

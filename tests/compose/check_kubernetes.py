@@ -133,7 +133,7 @@ def test_every_probe_answers_where_the_deployment_asks(name: str, manifests, com
 def honoured_variables(container: Container) -> set[str]:
     """The environment variables the image's own code reads: its settings' fields, or the gateway's template."""
     if container.service == "gateway":
-        text = run_in(container, ["cat", "/etc/nginx/gateway/render.sh", "/etc/nginx/gateway/nginx.conf.template"])
+        text = run_in(container, ["sh", "-c", "cat /etc/nginx/gateway/render.sh /etc/nginx/gateway/*.template"])
         return set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
     if container.service == "mysql":
         # Not our image: what compose gave it, which it was seen to honour (the services log in with them).

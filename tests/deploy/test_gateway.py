@@ -104,7 +104,8 @@ def check_renders_and_passes_nginx_t(
     if resolve:
         checked = nginx_test(conf, tmp_path)
         assert checked.returncode == 0, checked.stderr
-    return conf.read_text()
+    # With the files it includes that render.sh wrote beside it (TLS, trusted proxies).
+    return "\n".join(path.read_text() for path in sorted(temp_dir.glob("nginx.conf*")) if path.suffix == ".conf")
 
 
 def upstream_servers(text: str) -> dict[str, list[str]]:
@@ -229,7 +230,9 @@ def test_the_image_starts_nginx_on_the_config_it_rendered_as_non_root(world_read
     instructions = dockerfile_instructions(NGINX_DIR / "Dockerfile")
     [copy] = [arguments for keyword, arguments in instructions if keyword == "COPY"]
     *sources, destination = copy.split()
-    assert sorted(sources) == ["nginx/nginx.conf.template", "nginx/render.sh"]
+    assert sorted(sources) == sorted(
+        f"nginx/{path.name}" for path in NGINX_DIR.iterdir() if path.name not in {"Dockerfile", "README.md"}
+    )
     [cmd] = [exec_form(arguments) for keyword, arguments in instructions if keyword == "CMD"]
     assert [arguments for keyword, arguments in instructions if keyword == "ENTRYPOINT"] == ["[]"]
     assert [arguments for keyword, arguments in instructions if keyword == "USER"] == ["101:101"]
