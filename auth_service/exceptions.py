@@ -18,7 +18,7 @@ class InvalidRefreshToken(Unauthorized):
 
 class RefreshTokenReused(InvalidRefreshToken):
     """A spent refresh token came back: it leaked. Its family is revoked, and that revocation must stand
-    although the request is refused (`Database.run(..., commit_on=(RefreshTokenReused,))`)."""
+    although the request is refused (`service.refresh` declares `@transaction(commit_on=...)`)."""
 
 
 class UserNotFound(NotFound):

@@ -11,7 +11,7 @@ from service_kit.db.unit_of_work import rows_matched
 
 # What a read of a user answers with, as a plain row: never the password hash, which stays in the database.
 _PUBLIC_COLUMNS = (User.id, User.username, User.email, User.role, User.created_at)
-PublicUser = Row[int, str, str, Role, datetime]
+UserView = Row[int, str, str, Role, datetime]
 
 
 # Built once, with a bound parameter: building the statement per request cost more than running it.
@@ -19,13 +19,13 @@ _READ = select(*_PUBLIC_COLUMNS).where(User.id == bindparam("user_id"))
 _EMAIL_EXISTS = select(User.id).where(User.email == bindparam("email"))
 
 
-async def read(session: AsyncSession, *, user_id: int) -> PublicUser | None:
-    """The user's public columns, if there is such a user."""
+async def view(session: AsyncSession, *, user_id: int) -> UserView | None:
+    """The user's public columns, read only to answer (a row, not an ORM object), if there is such a user."""
     return (await session.execute(_READ, {"user_id": user_id})).one_or_none()
 
 
 async def get(session: AsyncSession, *, user_id: int) -> User | None:
-    """The user with this id, if any."""
+    """The user as an ORM object, to change it, if there is such a user."""
     return await session.get(User, user_id)
 
 

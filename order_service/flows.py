@@ -86,7 +86,7 @@ async def place_order(
     if isinstance(order, Order):
         return Placed(order, created=False)
     try:
-        reservation = await products.reserve(order.reservation_id, quantities, user_id=caller.id)
+        reservation = await products.reserve(order.reservation_key, quantities, user_id=caller.id)
     except (OutOfStock, ProductRejected, ProductRefused, ProductBusy) as refusal:
         # Refused, or never sent (no bulkhead slot): the product service holds nothing, and is owed nothing.
         await _fail(database, order.id, code=refusal.code, released=True)
@@ -142,7 +142,7 @@ async def reconcile(
     away: fail placements abandoned while pending, then deliver every release still owed. Each replica
     claims the releases it delivers (for `lease` seconds), so replicas share the work; a release that keeps
     failing is skipped and tried again next pass, never blocking the ones behind it. Every step is
-    conditional, and releases are idempotent by reservation id, so a lapsed claim costs a repeat, not harm."""
+    conditional, and releases are idempotent by reservation key, so a lapsed claim costs a repeat, not harm."""
     abandoned = await _fail_abandoned(database, pending_timeout=pending_timeout, batch_size=batch_size)
     released, deferred = await _deliver_owed_releases(database, products, batch_size=batch_size, lease=lease)
     return Reconciled(abandoned=abandoned, released=released, deferred=deferred)
@@ -186,7 +186,7 @@ async def _deliver_owed_releases(
                     unsettled.extend(rest.order_id for rest in batch[index:])
                     break
                 try:
-                    await _release(database, products, order_id=owed.order_id, reservation_id=owed.reservation_id)
+                    await _release(database, products, order_id=owed.order_id, reservation_key=owed.reservation_key)
                 except (ProductFailed, ProductRefused):
                     unanswered = 0  # the product service answered: this one order fails, the rest may not
                     unsettled.append(owed.order_id)
@@ -281,7 +281,7 @@ async def _start(
             return await database.run(insert)
         except IntegrityError:
             if idempotency_key is None:
-                raise  # only the random reservation id can clash here: a 1-in-10^18 event, not worth a path
+                raise  # only the random reservation key can clash here: a 1-in-10^18 event, not worth a path
         find = partial(repository.get_by_idempotency_key, user_id=user_id, idempotency_key=idempotency_key)
         existing = await database.read(find)
         if existing is not None:
@@ -315,16 +315,16 @@ async def _fail(database: Database, order_id: int, *, code: str, released: bool)
 async def _try_release(database: Database, products: ProductClient, order: Order) -> bool:
     """Release now if the product service answers; otherwise the reconciler owes it. True if released."""
     try:
-        await _release(database, products, order_id=order.id, reservation_id=order.reservation_id)
+        await _release(database, products, order_id=order.id, reservation_key=order.reservation_key)
     except (ProductUnavailable, ProductRefused):
         log.warning("release_deferred", order_id=order.id)
         return False
     return True
 
 
-async def _release(database: Database, products: ProductClient, *, order_id: int, reservation_id: int) -> None:
+async def _release(database: Database, products: ProductClient, *, order_id: int, reservation_key: int) -> None:
     """Have the product service give the stock back, then record that it did."""
-    await products.release(reservation_id)
+    await products.release(reservation_key)
     await database.run(partial(repository.mark_released, order_id=order_id))
 
 

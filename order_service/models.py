@@ -37,7 +37,9 @@ class Order(Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     # The key the product service files this order's stock under: random, not the id, so that a restored
     # or reset ordersDB handing out old ids again can never meet the reservations of the orders it lost.
-    reservation_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # Its column keeps its first name, `reservation_id`, until a later release renames it (migrations stay
+    # compatible with the code still serving during a rollout): `key` gives it one name everywhere in the code.
+    reservation_key: Mapped[int] = mapped_column("reservation_id", BigInteger, unique=True, key="reservation_key")
     status: Mapped[OrderStatus] = mapped_column(
         Enum(OrderStatus, native_enum=False, length=16, values_callable=lambda statuses: [s.value for s in statuses])
     )

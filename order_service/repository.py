@@ -62,13 +62,13 @@ _PAGES = {
 }
 
 
-async def read(session: AsyncSession, *, order_id: int) -> OrderView | None:
-    """The order with this id, if any."""
+async def view(session: AsyncSession, *, order_id: int) -> OrderView | None:
+    """The order and its lines, read only to answer (rows, not ORM objects), if there is such an order."""
     views = await _views(session, _READ, {"order_id": order_id})
     return views[0] if views else None
 
 
-async def read_page(
+async def view_page(
     session: AsyncSession, *, user_id: int | None, before_id: int | None, limit: int
 ) -> list[OrderView]:
     """Newest first (ids only grow), from just below `before_id`; every user's when `user_id` is None."""
@@ -90,7 +90,7 @@ async def _views(session: AsyncSession, statement: Select[Any], parameters: dict
 
 
 async def get(session: AsyncSession, *, order_id: int) -> Order | None:
-    """The order with this id, if any."""
+    """The order as an ORM object, to change it, if there is such an order."""
     return await session.get(Order, order_id, populate_existing=True)
 
 
@@ -136,7 +136,7 @@ class Placement:
 
     id: int
     user_id: int
-    reservation_id: int
+    reservation_key: int
     status: OrderStatus
     total: Decimal | None
     created_at: datetime
@@ -153,13 +153,13 @@ async def create_pending(
     max_open_units: int,
 ) -> Placement:
     """Insert a pending order and its lines, and count its units as the user's; IntegrityError if the user
-    already used the key (or, about once in 10^18 inserts, if the random reservation id is taken),
+    already used the key (or, about once in 10^18 inserts, if the random reservation key is taken),
     OrderLimitExceeded if the user would hold more than `max_open_units`."""
     now = utcnow()
-    reservation_id = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
+    reservation_key = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
     order = {
         "user_id": user_id,
-        "reservation_id": reservation_id,
+        "reservation_key": reservation_key,
         "status": OrderStatus.PENDING,
         "idempotency_key": idempotency_key,
         "request_fingerprint": fingerprint,
@@ -173,7 +173,7 @@ async def create_pending(
         [{"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity} for line in lines],
     )
     await _hold_units(session, user_id=user_id, units=sum(quantities.values()), max_open_units=max_open_units)
-    return Placement(order_id, user_id, reservation_id, OrderStatus.PENDING, None, now, lines)
+    return Placement(order_id, user_id, reservation_key, OrderStatus.PENDING, None, now, lines)
 
 
 _open_units = cast(Table, UserOpenUnits.__table__)
@@ -301,7 +301,7 @@ async def list_abandoned(session: AsyncSession, *, pending_for: float, limit: in
 @dataclass(frozen=True, slots=True)
 class OwedRelease:
     order_id: int
-    reservation_id: int
+    reservation_key: int
 
 
 async def claim_release_owed(
@@ -311,7 +311,7 @@ async def claim_release_owed(
     has not yet confirmed given back and that no live claim holds. Rows another replica is claiming at this
     instant are skipped (SKIP LOCKED), so two replicas never claim the same order."""
     statement = (
-        select(Order.id, Order.reservation_id)
+        select(Order.id, Order.reservation_key)
         .where(
             Order.status.in_([OrderStatus.FAILED, OrderStatus.CANCELLED]),
             Order.released_at.is_(None),
@@ -321,7 +321,7 @@ async def claim_release_owed(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    owed = [OwedRelease(order_id, reservation_id) for order_id, reservation_id in await session.execute(statement)]
+    owed = [OwedRelease(order_id, reservation_key) for order_id, reservation_key in await session.execute(statement)]
     if owed:
         await session.execute(
             update(Order)

@@ -14,7 +14,7 @@ from service_kit.pagination import id_from_cursor, keyset_page
 
 async def get_order(session: AsyncSession, *, order_id: int, caller: Principal) -> OrderView:
     """The order, if the caller owns it or is an admin; 404 otherwise, so its existence is not revealed."""
-    order = await repository.read(session, order_id=order_id)
+    order = await repository.view(session, order_id=order_id)
     if order is None or not (caller.is_admin or order.user_id == caller.id):
         raise OrderNotFound()
     return order
@@ -30,5 +30,5 @@ async def list_orders(
             raise Forbidden("Only an admin may list another user's orders.")
         user_id = caller.id
     before_id = id_from_cursor(cursor) if cursor else None
-    rows = await repository.read_page(session, user_id=user_id, before_id=before_id, limit=limit + 1)
+    rows = await repository.view_page(session, user_id=user_id, before_id=before_id, limit=limit + 1)
     return keyset_page(rows, limit=limit, id_of=lambda order: order.id)

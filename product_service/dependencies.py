@@ -5,7 +5,9 @@ from fastapi import Header, Path
 from service_kit.db.types import MAX_ID
 
 ProductId = Annotated[int, Path(ge=1, le=MAX_ID, description="The product's id.")]
-OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="The order service's id for the order.")]
+ReservationKey = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The reservation key the order service chose for the order.")
+]
 IfMatch = Annotated[
     str | None,
     Header(

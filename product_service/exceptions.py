@@ -26,4 +26,4 @@ class TotalTooLarge(ValidationFailed):
 
 class ReservationMismatch(Conflict):
     code = "reservation_mismatch"
-    message = "This order id already reserved different items."
+    message = "This reservation key already reserved different items."

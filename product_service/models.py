@@ -35,15 +35,18 @@ class Product(Base):
 
 
 class StockReservation(Base):
-    """The stock one order holds. One row per order id, so a repeated reservation finds the first one;
+    """The stock one order holds. One row per reservation key, so a repeated reservation finds the first one;
     `released_at` is set once, by the release that gives the stock back. A release that arrives before any
     reservation leaves a row with no lines, so a late reservation for that order takes nothing."""
 
     __tablename__ = "stock_reservations"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # The order service's id; the unique index is what makes reservations idempotent.
-    order_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # The reservation key the order service chose for the order (orders.reservation_key); the unique
+    # index is what makes reservations idempotent. The column keeps its first name, `order_id`, until a
+    # release whose previous one no longer reads it renames it (migrations stay compatible with the code
+    # still serving during a rollout): `key` gives it its one name everywhere in the code.
+    reservation_key: Mapped[int] = mapped_column("order_id", BigInteger, unique=True, key="reservation_key")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     released_at: Mapped[datetime | None]
 
@@ -63,6 +66,7 @@ class StockReservationLine(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The product service's own row id of the reservation (stock_reservations.id), not the order's key.
     reservation_id: Mapped[int] = mapped_column(BigId, ForeignKey("stock_reservations.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(BigId)
     quantity: Mapped[int]

@@ -17,9 +17,9 @@ from service_kit.db.unit_of_work import rows_matched
 
 # A product read for answering, not for changing: a plain row, with none of an ORM object's bookkeeping
 # (which cost more than the query itself on the hottest reads). Its attributes are the columns'.
-ProductRow = Row[Any]
+ProductView = Row[Any]
 _products = cast(Table, Product.__table__)
-# The names of a ProductRow's values, in order (every read selects the whole table).
+# The names of a ProductView's values, in order (every read selects the whole table).
 PRODUCT_COLUMNS = tuple(_products.columns.keys())
 _lines = cast(Table, StockReservationLine.__table__)
 
@@ -50,26 +50,27 @@ def _contains_pattern(text: str) -> str:
     return f"%{text}%"
 
 
-async def read(session: AsyncSession, *, product_id: int) -> ProductRow | None:
-    """The product as committed now, as a row."""
+async def view(session: AsyncSession, *, product_id: int) -> ProductView | None:
+    """The product as committed now, read only to answer (a row, not an ORM object)."""
     return (await session.execute(_READ, {"product_id": product_id})).one_or_none()
 
 
-async def list(
+async def view_page(
     session: AsyncSession, *, after_id: int | None, limit: int, name_contains: str | None
-) -> Sequence[ProductRow]:
+) -> Sequence[ProductView]:
     """Up to `limit` products in id order after `after_id`, whose name contains `name_contains` (any case),
     as rows."""
     statement = _PAGES[after_id is not None, bool(name_contains)]
     parameters: dict[str, Any] = {"limit": limit, "after_id": after_id}
     if name_contains:
         parameters["pattern"] = _contains_pattern(name_contains)
-    rows: Sequence[ProductRow] = (await session.execute(statement, parameters)).all()
+    rows: Sequence[ProductView] = (await session.execute(statement, parameters)).all()
     return rows
 
 
 async def get(session: AsyncSession, *, product_id: int) -> Product | None:
-    """The product as committed now (or as this transaction changed it), never a stale cached copy."""
+    """The product as an ORM object, to change it: as committed now (or as this transaction changed it), never a
+    stale cached copy."""
     statement = select(Product).where(Product.id == product_id).execution_options(populate_existing=True)
     return (await session.scalars(statement)).one_or_none()
 
@@ -124,20 +125,20 @@ _TAKE_STOCK = (
 _reservations = cast(Table, StockReservation.__table__)
 _RESERVATIONS_OF = (
     select(StockReservation)
-    .where(StockReservation.order_id.in_(bindparam("order_ids", expanding=True)))
+    .where(StockReservation.reservation_key.in_(bindparam("reservation_keys", expanding=True)))
     .execution_options(populate_existing=True)
 )
-_RESERVATION_IDS = select(_reservations.c.order_id, _reservations.c.id).where(
-    _reservations.c.order_id.in_(bindparam("order_ids", expanding=True))
+_RESERVATION_IDS = select(_reservations.c.reservation_key.label("reservation_key"), _reservations.c.id).where(
+    _reservations.c.reservation_key.in_(bindparam("reservation_keys", expanding=True))
 )
 _RESERVATION_OF = (
     select(StockReservation)
-    .where(StockReservation.order_id == bindparam("order_id"))
+    .where(StockReservation.reservation_key == bindparam("reservation_key"))
     .execution_options(populate_existing=True)
 )
 
 
-async def lock_for_reserving(session: AsyncSession, *, product_ids: Collection[int]) -> dict[int, ProductRow]:
+async def lock_for_reserving(session: AsyncSession, *, product_ids: Collection[int]) -> dict[int, ProductView]:
     """The products (id, stock, name, price) as committed now, each row locked until the commit, taken in
     ascending id order by one statement: two batches sharing products lock them in the same order, so they
     never deadlock. A product that does not exist is absent."""
@@ -155,21 +156,21 @@ async def take_stock(session: AsyncSession, *, product_id: int, quantity: int, c
     return await rows_matched(session, _TAKE_STOCK, parameters) == 1
 
 
-async def reservations_of(session: AsyncSession, *, order_ids: Collection[int]) -> dict[int, StockReservation]:
-    """The orders' reservations with their lines, as committed now, by order id."""
-    found = await session.scalars(_RESERVATIONS_OF, {"order_ids": [*order_ids]})
-    return {reservation.order_id: reservation for reservation in found}
+async def reservations_of(session: AsyncSession, *, reservation_keys: Collection[int]) -> dict[int, StockReservation]:
+    """The orders' reservations with their lines, as committed now, by reservation key."""
+    found = await session.scalars(_RESERVATIONS_OF, {"reservation_keys": [*reservation_keys]})
+    return {reservation.reservation_key: reservation for reservation in found}
 
 
 async def insert_reservations(
-    session: AsyncSession, *, order_ids: Sequence[int], created_at: datetime
+    session: AsyncSession, *, reservation_keys: Sequence[int], created_at: datetime
 ) -> dict[int, int]:
-    """Insert a held reservation per order id in one statement; their ids by order id. A unique order id
+    """Insert a held reservation per reservation key in one statement; their ids by reservation key. A key
     that exists (or that a concurrent transaction is inserting, which this waits for) raises IntegrityError."""
-    rows = [{"order_id": order_id, "created_at": created_at} for order_id in order_ids]
+    rows = [{"reservation_key": reservation_key, "created_at": created_at} for reservation_key in reservation_keys]
     await session.execute(insert(_reservations), rows)
-    inserted = await session.execute(_RESERVATION_IDS, {"order_ids": [*order_ids]})
-    return {row.order_id: row.id for row in inserted}
+    inserted = await session.execute(_RESERVATION_IDS, {"reservation_keys": [*reservation_keys]})
+    return {row.reservation_key: row.id for row in inserted}
 
 
 async def insert_lines(session: AsyncSession, *, lines: Sequence[dict[str, Any]]) -> None:
@@ -188,20 +189,22 @@ async def return_stock(session: AsyncSession, *, product_id: int, quantity: int)
     return await rows_matched(session, statement) == 1
 
 
-async def get_reservation(session: AsyncSession, *, order_id: int, lock: bool = False) -> StockReservation | None:
+async def get_reservation(
+    session: AsyncSession, *, reservation_key: int, lock: bool = False
+) -> StockReservation | None:
     """The order's reservation with its lines, as committed now; with `lock`, its row locked until the commit
     (a reservation another transaction is inserting is waited for, then read)."""
     statement = _RESERVATION_OF.with_for_update() if lock else _RESERVATION_OF
-    return (await session.scalars(statement, {"order_id": order_id})).one_or_none()
+    return (await session.scalars(statement, {"reservation_key": reservation_key})).one_or_none()
 
 
 async def create_reservation(
-    session: AsyncSession, *, order_id: int, released_at: datetime | None = None
+    session: AsyncSession, *, reservation_key: int, released_at: datetime | None = None
 ) -> StockReservation:
-    """Insert the order's reservation; the unique order id raises IntegrityError if one exists (or is being
+    """Insert the order's reservation; the unique reservation key raises IntegrityError if one exists (or is being
     inserted by a concurrent transaction, which this waits for)."""
     reservation = StockReservation(
-        order_id=order_id, created_at=released_at or utcnow(), released_at=released_at, lines=[]
+        reservation_key=reservation_key, created_at=released_at or utcnow(), released_at=released_at, lines=[]
     )
     session.add(reservation)
     await session.flush()

@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -140,7 +141,13 @@ class ReservationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: Id = Field(description="The order service's id for the order; reservations are idempotent by it.")
+    # `order_id` is the key's name before this release, still sent by order replicas of that release: the
+    # next release may drop it, once none of them is left.
+    reservation_key: Id = Field(
+        validation_alias=AliasChoices("reservation_key", "order_id"),
+        description="The reservation key the order service chose for the order; reservations are idempotent by it "
+        "(`order_id`, its former name, is accepted too).",
+    )
     items: list[ReservationItem] = Field(min_length=1, max_length=MAX_ITEMS_PER_RESERVATION)
 
     def quantities(self) -> dict[int, int]:
@@ -166,7 +173,12 @@ class ReservationRead(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    order_id: int
+    reservation_key: int
+    order_id: int = Field(
+        description="The reservation key again, under its former name, for order replicas of the "
+        "previous release; to be dropped in the next.",
+        deprecated=True,
+    )
     status: Literal["held", "released"]
     items: list[ReservationLineRead]
     created_at: datetime
@@ -175,7 +187,8 @@ class ReservationRead(BaseModel):
     @classmethod
     def of(cls, reservation: StockReservation) -> "ReservationRead":
         return cls(
-            order_id=reservation.order_id,
+            reservation_key=reservation.reservation_key,
+            order_id=reservation.reservation_key,
             status="held" if reservation.released_at is None else "released",
             items=[ReservationLineRead.model_validate(line) for line in reservation.lines],
             created_at=reservation.created_at,

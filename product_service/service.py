@@ -5,7 +5,6 @@ No rule here reads a row to decide whether to write it, but a batch of reservati
 products' rows first. Each other write is one conditional UPDATE; a row read afterwards only explains a
 refusal (gone: 404; moved on: 412/409)."""
 
-import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,33 +25,34 @@ from product_service.exceptions import (
 )
 from product_service.models import Product, StockReservation, StockReservationLine
 from product_service.preconditions import Precondition
-from product_service.repository import ProductRow
+from product_service.repository import ProductView
 from product_service.schemas import ProductCreate, ProductReplace, ProductUpdate, ReservationCreate
 from service_kit.db.types import MAX_AMOUNT, utcnow
+from service_kit.db.unit_of_work import transaction
 from service_kit.errors import AppError
 from service_kit.pagination import id_from_cursor, keyset_page
 
 log = structlog.get_logger(__name__)
 
 
-async def get(session: AsyncSession, *, product_id: int) -> ProductRow:
+async def get_product(session: AsyncSession, *, product_id: int) -> ProductView:
     """The product; 404 if there is none."""
-    product = await repository.read(session, product_id=product_id)
+    product = await repository.view(session, product_id=product_id)
     if product is None:
         raise ProductNotFound()
     return product
 
 
-async def list(
+async def list_products(
     session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None
-) -> tuple[Sequence[ProductRow], str | None]:
+) -> tuple[Sequence[ProductView], str | None]:
     """A page of products in id order, and the cursor of the next page (None on the last)."""
     after_id = id_from_cursor(cursor) if cursor else None
-    rows = await repository.list(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)
+    rows = await repository.view_page(session, after_id=after_id, limit=limit + 1, name_contains=name_contains)
     return keyset_page(rows, limit=limit, id_of=lambda product: product.id)
 
 
-async def create(session: AsyncSession, *, product_in: ProductCreate) -> Product:
+async def create_product(session: AsyncSession, *, product_in: ProductCreate) -> Product:
     """A new product at version 1."""
     return await repository.create(
         session,
@@ -63,7 +63,7 @@ async def create(session: AsyncSession, *, product_in: ProductCreate) -> Product
     )
 
 
-async def replace(
+async def replace_product(
     session: AsyncSession, *, product_id: int, product_in: ProductReplace, precondition: Precondition
 ) -> Product:
     """PUT: every field as given, if the product is still at the version the caller read."""
@@ -71,14 +71,14 @@ async def replace(
     return await _write(session, product_id=product_id, values=values, precondition=precondition)
 
 
-async def update(
+async def update_product(
     session: AsyncSession, *, product_id: int, product_in: ProductUpdate, precondition: Precondition
 ) -> Product:
     """PATCH: the given fields, if the product is still at the version the caller read."""
     return await _write(session, product_id=product_id, values=product_in.changes(), precondition=precondition)
 
 
-async def delete(session: AsyncSession, *, product_id: int, precondition: Precondition | None) -> None:
+async def delete_product(session: AsyncSession, *, product_id: int, precondition: Precondition | None) -> None:
     """Delete the product (only at the version the caller read, if it said); 404 if there is none."""
     versions = None if precondition is None else precondition.versions
     if await repository.delete(session, product_id=product_id, versions=versions):
@@ -105,15 +105,14 @@ async def _write(
 @dataclass(frozen=True, slots=True)
 class Reserved:
     """A reservation call's answer: the order's reservation, and whether this call took its stock (else the
-    order id had reserved, or been released, before)."""
+    reservation key had reserved, or been released, before)."""
 
     reservation: StockReservation
     created: bool
 
 
-async def reserve_batch(
-    session: AsyncSession, *, requests: Sequence[ReservationCreate]
-) -> builtins.list[Reserved | AppError]:
+@transaction(retry_duplicates=True)
+async def reserve_batch(session: AsyncSession, *, requests: Sequence[ReservationCreate]) -> list[Reserved | AppError]:
     """Decide a batch of reservations in arrival order, each exactly as if it had come alone, and write the
     ones that take stock together. Each answer is the request's own: `Reserved`, or the refusal it would have
     met alone (nothing taken for it). One locking read takes every product's row, in ascending id order; each
@@ -121,20 +120,25 @@ async def reserve_batch(
     lines, and each product's stock is updated once. The answers come from this unit itself: nothing is read
     back after the commit.
 
-    Run it with `retry_duplicates`: an order id another transaction inserted meanwhile fails the whole unit on
+    It repeats on a duplicate key: a reservation key another transaction inserted meanwhile fails the whole unit on
     the unique index, and the repeat finds that reservation and answers it as a repeat."""
-    existing = await repository.reservations_of(session, order_ids={request.order_id for request in requests})
+    existing = await repository.reservations_of(
+        session, reservation_keys={request.reservation_key for request in requests}
+    )
     wanted = {
-        product_id for request in requests if request.order_id not in existing for product_id in request.quantities()
+        product_id
+        for request in requests
+        if request.reservation_key not in existing
+        for product_id in request.quantities()
     }
     products = await repository.lock_for_reserving(session, product_ids=wanted)
     stock = {product_id: product.stock for product_id, product in products.items()}
     now = utcnow()
-    answers: builtins.list[Reserved | AppError] = []
-    taking: dict[int, StockReservation] = {}  # order id -> the reservation this batch takes its stock for
+    answers: list[Reserved | AppError] = []
+    taking: dict[int, StockReservation] = {}  # reservation key -> the reservation this batch takes its stock for
     for request in requests:
         quantities = request.quantities()
-        earlier = existing.get(request.order_id) or taking.get(request.order_id)
+        earlier = existing.get(request.reservation_key) or taking.get(request.reservation_key)
         if earlier is not None:
             answers.append(_repeat(earlier, quantities))
             continue
@@ -145,12 +149,12 @@ async def reserve_batch(
             continue
         for line in lines:
             stock[line.product_id] -= line.quantity
-        taking[request.order_id] = StockReservation(
-            order_id=request.order_id, created_at=now, released_at=None, lines=lines
+        taking[request.reservation_key] = StockReservation(
+            reservation_key=request.reservation_key, created_at=now, released_at=None, lines=lines
         )
-        answers.append(Reserved(taking[request.order_id], created=True))
+        answers.append(Reserved(taking[request.reservation_key], created=True))
     if taking:
-        await _write_taken(session, builtins.list(taking.values()), now=now)
+        await _write_taken(session, list(taking.values()), now=now)
     return answers
 
 
@@ -158,13 +162,13 @@ def _repeat(reservation: StockReservation, quantities: dict[int, int]) -> Reserv
     """A repeat must ask for what the first asked; a released-before-reserved order has no lines to compare."""
     held = {line.product_id: line.quantity for line in reservation.lines}
     if reservation.lines and held != quantities:
-        return ReservationMismatch(details={"order_id": reservation.order_id})
+        return ReservationMismatch(details={"reservation_key": reservation.reservation_key})
     return Reserved(reservation, created=False)
 
 
 def _lines_taken(
-    quantities: dict[int, int], products: dict[int, ProductRow], stock: dict[int, int]
-) -> builtins.list[StockReservationLine]:
+    quantities: dict[int, int], products: dict[int, ProductView], stock: dict[int, int]
+) -> list[StockReservationLine]:
     """The reservation's lines if every product exists with stock enough (checked in ascending id order, the
     first shortfall refused), and the order can hold its total; else the refusal, raised."""
     lines = []
@@ -186,13 +190,13 @@ def _lines_taken(
     return lines
 
 
-async def _write_taken(session: AsyncSession, reservations: builtins.list[StockReservation], *, now: datetime) -> None:
+async def _write_taken(session: AsyncSession, reservations: list[StockReservation], *, now: datetime) -> None:
     ids = await repository.insert_reservations(
-        session, order_ids=[reservation.order_id for reservation in reservations], created_at=now
+        session, reservation_keys=[reservation.reservation_key for reservation in reservations], created_at=now
     )
     rows = [
         {
-            "reservation_id": ids[reservation.order_id],
+            "reservation_id": ids[reservation.reservation_key],
             "product_id": line.product_id,
             "quantity": line.quantity,
             "name": line.name,
@@ -217,34 +221,35 @@ async def _write_taken(session: AsyncSession, reservations: builtins.list[StockR
     log.info("stock_reserved", reservations=len(reservations), products=len(taken))
 
 
-async def get_reservation(session: AsyncSession, *, order_id: int) -> StockReservation:
+async def get_reservation(session: AsyncSession, *, reservation_key: int) -> StockReservation:
     """What the order holds (or held); 404 if it never reserved nor released anything."""
-    reservation = await repository.get_reservation(session, order_id=order_id)
+    reservation = await repository.get_reservation(session, reservation_key=reservation_key)
     if reservation is None:
         raise ReservationNotFound()
     return reservation
 
 
-async def release(session: AsyncSession, *, order_id: int) -> StockReservation:
+@transaction(retry_duplicates=True)
+async def release(session: AsyncSession, *, reservation_key: int) -> StockReservation:
     """Give the order's stock back, exactly once however often this is called (each line bumps its product's
     version). For an order with no reservation it records a released, empty one, so a reservation arriving
-    later (a retry, a delayed request) finds it and takes nothing. Run it with `retry_duplicates`, like
-    `reserve`: a release racing the order's first reservation repeats, and finds it.
+    later (a retry, a delayed request) finds it and takes nothing. Like `reserve_batch` it repeats on a
+    duplicate key: a release racing the order's first reservation repeats, and finds it.
 
     It decides on one locking read of the reservation: one being inserted is waited for, and what is held is
     released. (Deciding on an UPDATE that matched nothing and then reading again answered "released before"
     for a reservation committed in between, which kept its stock for good.)"""
     now = utcnow()
-    reservation = await repository.get_reservation(session, order_id=order_id, lock=True)
+    reservation = await repository.get_reservation(session, reservation_key=reservation_key, lock=True)
     if reservation is None:
-        log.info("released_before_reserved", order_id=order_id)
-        return await repository.create_reservation(session, order_id=order_id, released_at=now)
+        log.info("released_before_reserved", reservation_key=reservation_key)
+        return await repository.create_reservation(session, reservation_key=reservation_key, released_at=now)
     if reservation.released_at is not None:
         return reservation  # released before
     reservation.released_at = now
     for line in sorted(reservation.lines, key=lambda line: line.product_id):
         if not await repository.return_stock(session, product_id=line.product_id, quantity=line.quantity):
-            log.info("released_stock_of_deleted_product", order_id=order_id, product_id=line.product_id)
+            log.info("released_stock_of_deleted_product", reservation_key=reservation_key, product_id=line.product_id)
     await session.flush()
-    log.info("stock_released", order_id=order_id, lines=len(reservation.lines))
+    log.info("stock_released", reservation_key=reservation_key, lines=len(reservation.lines))
     return reservation

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Cookie, Header, Path, Response, status
 
-from auth_service import devices, metrics, service
+from auth_service import devices, flows, metrics, service
 from auth_service.dependencies import PasswordsDep, SettingsDep, SignerDep
 from auth_service.exceptions import (
     EmailTaken,
@@ -14,11 +14,10 @@ from auth_service.exceptions import (
     InvalidCredentials,
     InvalidRefreshToken,
     LoginThrottled,
-    RefreshTokenReused,
     UserNotFound,
 )
 from auth_service.models import User
-from auth_service.repository import PublicUser
+from auth_service.repository import UserView
 from auth_service.schemas import (
     JsonWebKeySet,
     LoginRequest,
@@ -56,7 +55,7 @@ router = ServiceRouter(prefix=PREFIX, tags=["users"])
     responses=error_responses(EmailTaken, HashingBusy),
 )
 async def register(database: DatabaseDep, passwords: PasswordsDep, user_in: UserCreate, response: Response) -> User:
-    user = await service.register(database, passwords, user_in=user_in)
+    user = await flows.register(database, passwords, user_in=user_in)
     response.headers["Location"] = f"{PREFIX}/users/{user.id}"
     return user
 
@@ -75,7 +74,7 @@ async def login(
     forwarded_proto: Annotated[str | None, Header(alias="X-Forwarded-Proto", include_in_schema=False)] = None,
 ) -> TokenPair:
     with counting(metrics.LOGINS, metrics.LOGIN_REFUSALS, ok="succeeded", other="error"):
-        logged_in = await service.login(
+        logged_in = await flows.login(
             database,
             passwords,
             email=credentials.email,
@@ -104,7 +103,7 @@ async def refresh(database: DatabaseDep, body: RefreshRequest, signer: SignerDep
         service.refresh, refresh_token=body.refresh_token, signer=signer, refresh_ttl=settings.REFRESH_TOKEN_TTL_SECONDS
     )
     with counting(metrics.REFRESHES, metrics.REFRESH_REFUSALS, ok="succeeded", other="error"):
-        return await database.run(refresh, commit_on=(RefreshTokenReused,))
+        return await database.run(refresh)
 
 
 @open_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -120,12 +119,12 @@ async def jwks(signer: SignerDep, response: Response) -> JsonWebKeySet:
 
 
 @router.get("/me", response_model=UserRead, responses=error_responses(UserNotFound))
-async def get_me(database: DatabaseDep, caller: CurrentUser) -> PublicUser:
+async def get_me(database: DatabaseDep, caller: CurrentUser) -> UserView:
     return await database.read(partial(service.get_user, user_id=caller.id, caller=caller))
 
 
 @router.get("/users/{user_id}", response_model=UserRead, responses=error_responses(Forbidden, UserNotFound))
-async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> PublicUser:
+async def get_user(database: DatabaseDep, user_id: UserId, caller: CurrentUser) -> UserView:
     return await database.read(partial(service.get_user, user_id=user_id, caller=caller))
 
 

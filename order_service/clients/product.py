@@ -45,7 +45,7 @@ class ReservedLine:
 class Reservation:
     """What the product service holds for an order; `released` means it holds nothing and never will."""
 
-    order_id: int
+    reservation_key: int
     released: bool
     lines: list[ReservedLine]
 
@@ -105,20 +105,26 @@ class ProductClient:
         """The client every call goes out on (tracing instruments it)."""
         return self._http
 
-    async def reserve(self, order_id: int, quantities: dict[int, int], *, user_id: int | None = None) -> Reservation:
+    async def reserve(
+        self, reservation_key: int, quantities: dict[int, int], *, user_id: int | None = None
+    ) -> Reservation:
         """Take stock for every line or none, in `user_id`'s turn of the bulkhead. Raises OutOfStock or
         ProductRejected when the product service said no (nothing taken), ProductUnavailable when its answer
         never came (outcome unknown)."""
-        body = {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in quantities.items()]}
+        # The key goes under its former name, `order_id`, for one more release: a product replica of the
+        # previous release, still serving during a rollout, refuses a field it does not know. The next release
+        # sends `reservation_key`, which every product replica of this one accepts.
+        items = [{"product_id": p, "quantity": q} for p, q in quantities.items()]
+        body = {"order_id": reservation_key, "items": items}
         return _reservation(await self._call("POST", "/internal/reservations", json=body, turn_of=user_id))
 
-    async def release(self, order_id: int) -> None:
+    async def release(self, reservation_key: int) -> None:
         """Give back whatever the order holds, exactly once however often it is called. Delivered only when the
         answer says `released`: anything else (an older product replica's answer to a release that raced the
         reserve) raises ProductUnavailable, and the release stays owed."""
-        answer = await self._call("POST", f"/internal/reservations/{order_id}/release")
+        answer = await self._call("POST", f"/internal/reservations/{reservation_key}/release")
         if answer.get("status") != "released":
-            log.error("release_not_confirmed", order_id=order_id, status=answer.get("status"))
+            log.error("release_not_confirmed", reservation_key=reservation_key, status=answer.get("status"))
             raise ProductUnavailable()
 
     async def close(self) -> None:
@@ -216,7 +222,8 @@ def _error_of(response: httpx.Response) -> dict[str, Any]:
 
 def _reservation(body: dict[str, Any]) -> Reservation:
     return Reservation(
-        order_id=int(body["order_id"]),
+        # A product replica of the previous release names the key only `order_id`.
+        reservation_key=int(body["reservation_key"] if "reservation_key" in body else body["order_id"]),
         released=body["status"] == "released",
         lines=[
             ReservedLine(

@@ -2,15 +2,17 @@
 for callers holding the service credential (`ServiceCaller`, applied where `router` is included): send
 `X-Service-Token: <SERVICE_TOKEN>` (or `Authorization: Bearer <SERVICE_TOKEN>`); none: 401, wrong: 403.
 
-Every call is idempotent by order id, so a caller that did not get an answer (timeout, 503, a dead replica) may
-simply send the same call again:
-- `POST /internal/reservations` takes the stock of every line or of none, once per order id;
-- `GET /internal/reservations/{order_id}` says what the order holds, for reconciling an unknown outcome;
-- `POST /internal/reservations/{order_id}/release` gives it back, once per order id.
+Every call is idempotent by the reservation key the order service chose for the order (its
+`orders.reservation_key`), so a caller that did not get an answer (timeout, 503, a dead replica) may simply send
+the same call again:
+- `POST /internal/reservations` takes the stock of every line or of none, once per reservation key;
+- `GET /internal/reservations/{reservation_key}` says what the order holds, for reconciling an unknown outcome;
+- `POST /internal/reservations/{reservation_key}/release` gives it back, once per reservation key.
 
-A reservation body (`ReservationRead`) is `{order_id, status, items: [{product_id, name, quantity, unit_price}],
-created_at, released_at}`; `status` is `held` (the items' stock is taken) or `released` (given back, or never
-taken: see release). `unit_price` is a decimal string with two places; `name` and `unit_price` are the product's
+A reservation body (`ReservationRead`) is `{reservation_key, order_id, status, items: [{product_id, name,
+quantity, unit_price}], created_at, released_at}` (`order_id`: the key's former name, for the previous
+release); `status` is `held` (the items' stock is taken) or `released` (given back, or never taken: see
+release). `unit_price` is a decimal string with two places; `name` and `unit_price` are the product's
 at the moment its stock was taken. Errors use the fleet's envelope `{"error": {"code", "message", "details",
 "request_id"}}`."""
 
@@ -21,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response, status
 
 from product_service import metrics, service
-from product_service.dependencies import OrderId
+from product_service.dependencies import ReservationKey
 from product_service.exceptions import (
     OutOfStock,
     ReservationMismatch,
@@ -56,7 +58,7 @@ async def _reservations(request: Request) -> Batcher[ReservationCreate, service.
         database: Database = state.database
 
         async def apply(requests: Sequence[ReservationCreate]) -> Sequence[service.Reserved | Exception]:
-            return await database.run(partial(service.reserve_batch, requests=requests), retry_duplicates=True)
+            return await database.run(partial(service.reserve_batch, requests=requests))
 
         batcher = Batcher(apply, max_size=MAX_BATCH_CALLS, max_weight=MAX_BATCH_LINES, weight=lambda r: len(r.items))
         state.reservations = batcher
@@ -75,7 +77,7 @@ ReservationBatcher = Annotated[Batcher[ReservationCreate, service.Reserved], Dep
         status.HTTP_201_CREATED: {"model": ReservationRead, "description": "This call took the stock."},
         status.HTTP_200_OK: {
             "model": ReservationRead,
-            "description": "This order id reserved before: the first reservation, unchanged; nothing taken now. "
+            "description": "This reservation key reserved before: the first reservation, unchanged; nothing taken now. "
             "Its `status` may be `released` (then it holds nothing, and never will).",
         },
         **error_responses(
@@ -96,11 +98,12 @@ async def create_reservation(
 ) -> ReservationRead:
     """Reserve stock for an order: every line or none, in one transaction.
 
-    Body: `{"order_id": int >= 1, "items": [{"product_id": int >= 1, "quantity": int >= 1}, ...]}` (1 to 100
-    items; lines for the same product are added together). 201 with the reservation when this call took the
-    stock. Idempotent by `order_id`: a repeat (also one racing the first) returns the first result with 200
-    and takes nothing; a repeat after a release returns the released reservation, and so does a reservation
-    for an order that was released before it ever reserved (then with no items).
+    Body: `{"reservation_key": int >= 1, "items": [{"product_id": int >= 1, "quantity": int >= 1}, ...]}` (1 to
+    100 items; lines for the same product are added together; `order_id` is the key's former name, accepted
+    too). 201 with the reservation when this call took the stock. Idempotent by `reservation_key`: a repeat
+    (also one racing the first) returns the first result with 200 and takes nothing; a repeat after a release
+    returns the released reservation, and so does a reservation for an order that was released before it ever
+    reserved (then with no items).
 
     Calls that reach one replica together are applied together (a flash sale's orders for one product take
     its row's lock once per batch, not once per order), each answered exactly as if it had come alone."""
@@ -113,28 +116,28 @@ async def create_reservation(
 
 
 @router.get(
-    "/{order_id}",
+    "/{reservation_key}",
     response_model=ReservationRead,
     responses={**_CREDENTIAL, **error_responses(ReservationNotFound)},
 )
-async def get_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
-    """What the order holds: `held` with its items, or `released`. 404 when this order id never reserved nor
+async def get_reservation(database: DatabaseDep, reservation_key: ReservationKey) -> ReservationRead:
+    """What the order holds: `held` with its items, or `released`. 404 when this reservation key never reserved nor
     released anything, which after a reserve call whose answer was lost means that call took nothing."""
-    return ReservationRead.of(await database.read(partial(service.get_reservation, order_id=order_id)))
+    return ReservationRead.of(await database.read(partial(service.get_reservation, reservation_key=reservation_key)))
 
 
 @router.post(
-    "/{order_id}/release",
+    "/{reservation_key}/release",
     response_model=ReservationRead,
     responses=_CREDENTIAL,
 )
-async def release_reservation(database: DatabaseDep, order_id: OrderId) -> ReservationRead:
+async def release_reservation(database: DatabaseDep, reservation_key: ReservationKey) -> ReservationRead:
     """Give the order's stock back: exactly once however often it is called, each product's `version` bumped.
     Always 200 with the reservation, now `released`.
 
-    An order id with no reservation is not an error: it is recorded as released with no items, so that a
+    An reservation key with no reservation is not an error: it is recorded as released with no items, so that a
     reserve call for it still in flight (or retried later) takes nothing and answers `released`. A product
     deleted since the reservation gets nothing back (it no longer exists)."""
-    released = await database.run(partial(service.release, order_id=order_id), retry_duplicates=True)
+    released = await database.run(partial(service.release, reservation_key=reservation_key))
     metrics.RELEASES.inc()
     return ReservationRead.of(released)

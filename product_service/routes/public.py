@@ -12,7 +12,7 @@ from product_service.dependencies import IfMatch, IfNoneMatch, ProductId
 from product_service.exceptions import ProductNotFound
 from product_service.models import Product
 from product_service.preconditions import etag
-from product_service.repository import PRODUCT_COLUMNS, ProductRow
+from product_service.repository import PRODUCT_COLUMNS, ProductView
 from product_service.schemas import ProductCreate, ProductRead, ProductReplace, ProductUpdate
 from service_kit.db.unit_of_work import Database, DatabaseDep, Work
 from service_kit.errors import (
@@ -47,7 +47,7 @@ _WRITE = error_responses(
 )
 
 
-def _read(product: Product | ProductRow, response: Response) -> ProductRead:
+def _read(product: Product | ProductView, response: Response) -> ProductRead:
     response.headers["ETag"] = etag(product.version)
     return ProductRead.model_validate(product)
 
@@ -72,7 +72,7 @@ async def list_products(
     q: Annotated[str | None, Query(max_length=200, description="Only names containing this, in any case.")] = None,
     gateway_cache_seconds: GatewayCacheSeconds = None,
 ) -> Page[ProductRead]:
-    page_of = partial(service.list, limit=limit, cursor=cursor, name_contains=q)
+    page_of = partial(service.list_products, limit=limit, cursor=cursor, name_contains=q)
     # A search may scan the catalogue: it runs on the search pool, never holding what other reads use.
     products, next_cursor = await (database.search(page_of) if q else database.read(page_of))
     stamp_expiry(response, gateway_cache_seconds)
@@ -99,7 +99,7 @@ async def get_product(
     if_none_match: IfNoneMatch = None,
     gateway_cache_seconds: GatewayCacheSeconds = None,
 ) -> ProductRead | Response:
-    product = await database.read(partial(service.get, product_id=product_id))
+    product = await database.read(partial(service.get_product, product_id=product_id))
     if preconditions.not_modified(if_none_match, product.version):
         response = Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(product.version)})
         stamp_expiry(response, gateway_cache_seconds)
@@ -111,7 +111,7 @@ async def get_product(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductRead, responses=error_responses(Forbidden))
 async def create_product(database: DatabaseDep, product_in: ProductCreate, response: Response) -> ProductRead:
     """A new product at version 1, with its `Location` and `ETag`."""
-    product = await database.run(partial(service.create, product_in=product_in))
+    product = await database.run(partial(service.create_product, product_in=product_in))
     response.headers["Location"] = f"{PREFIX}/{product.id}"
     return _read(product, response)
 
@@ -126,7 +126,7 @@ async def replace_product(
 ) -> ProductRead:
     """Replace every field, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
-    replace = partial(service.replace, product_id=product_id, product_in=product_in, precondition=precondition)
+    replace = partial(service.replace_product, product_id=product_id, product_in=product_in, precondition=precondition)
     product = await _versioned_write(database, replace)
     return _read(product, response)
 
@@ -141,7 +141,7 @@ async def update_product(
 ) -> ProductRead:
     """Change the fields given, if the product is still at the version you read (If-Match or body `version`)."""
     precondition = preconditions.for_write(if_match, product_in.version)
-    update = partial(service.update, product_id=product_id, product_in=product_in, precondition=precondition)
+    update = partial(service.update_product, product_id=product_id, product_in=product_in, precondition=precondition)
     product = await _versioned_write(database, update)
     return _read(product, response)
 
@@ -154,7 +154,7 @@ async def update_product(
 async def delete_product(database: DatabaseDep, product_id: ProductId, if_match: IfMatch = None) -> Response:
     """Delete the product; with If-Match, only if it is still at that version."""
     precondition = preconditions.for_delete(if_match)
-    await _versioned_write(database, partial(service.delete, product_id=product_id, precondition=precondition))
+    await _versioned_write(database, partial(service.delete_product, product_id=product_id, precondition=precondition))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,12 +7,17 @@ state change). Because a unit can be run again from the start, `run` repeats it 
 repeat will do: chosen as a deadlock victim, a connection found dead before the commit, or (when the unit
 asks) a duplicate key, which the repeat reads instead of inserting.
 
+What a unit asks beyond that default it declares where it is written, with `@transaction(...)`, never at the
+call site: a caller cannot forget a policy the unit needs.
+
 A unit that only reads goes to `read`: no transaction, so nothing to commit, on connections that refuse
 writes. Each statement sees what was committed when it ran, which is what READ COMMITTED gives a
 transaction too."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, TypeVar, cast
 
 import structlog
@@ -29,6 +34,41 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """How `Database.run` treats one unit of work.
+
+    `retry_duplicates`: repeat the unit on a duplicate key, for a unit that inserts a row a concurrent
+    request may insert first (the repeat then reads that row instead). `commit_on`: refusals whose writes
+    must stand although the unit raises them (a reused refresh token revokes its family and answers 401)."""
+
+    retry_duplicates: bool = False
+    commit_on: tuple[type[Exception], ...] = ()
+
+
+_DEFAULT = Transaction()
+
+
+def transaction(*, retry_duplicates: bool = False, commit_on: tuple[type[Exception], ...] = ()) -> Callable[[F], F]:
+    """Declare a unit of work's transaction policy (`Transaction`) on the unit itself."""
+
+    def declare(unit: F) -> F:
+        unit.__transaction__ = Transaction(retry_duplicates, commit_on)  # type: ignore[attr-defined]
+        return unit
+
+    return declare
+
+
+def policy_of(work: Callable[..., Any]) -> Transaction:
+    """The policy `work` declared, seen through `functools.partial`; the default where it declared none."""
+    while isinstance(work, partial):
+        work = work.func
+    policy = getattr(work, "__transaction__", _DEFAULT)
+    return policy if isinstance(policy, Transaction) else _DEFAULT
+
 
 # A deadlock or a duplicate settles within a few repeats: the winner has committed by then.
 ATTEMPTS = 5
@@ -58,17 +98,13 @@ class Database:
         self._probe_engine = probe_engine or engine
         self._timeout = timeout
 
-    async def run(
-        self,
-        work: Work[T],
-        *,
-        retry_duplicates: bool = False,
-        commit_on: tuple[type[Exception], ...] = (),
-    ) -> T:
-        """Run `work` in one transaction: committed if it returns, rolled back if it raises, except for the
-        `commit_on` exceptions, which are refusals whose writes must stand (a reused refresh token revokes
-        its family and answers 401)."""
-        return await self._repeating(lambda: self._once(work, commit_on), retry_duplicates=retry_duplicates)
+    async def run(self, work: Work[T]) -> T:
+        """Run `work` in one transaction: committed if it returns, rolled back if it raises, and repeated as
+        the policy it declared says (`@transaction`)."""
+        policy = policy_of(work)
+        return await self._repeating(
+            lambda: self._once(work, policy.commit_on), retry_duplicates=policy.retry_duplicates
+        )
 
     async def read(self, work: Work[T]) -> T:
         """Run `work`, which only reads, outside any transaction (a write in it fails)."""

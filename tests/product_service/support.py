@@ -43,8 +43,11 @@ def get_product(api: Any, product_id: int, headers: dict[str, str] | None = None
     return product
 
 
-def reservation_body(order_id: int, *lines: tuple[int, int]) -> dict[str, Any]:
-    return {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in lines]}
+def reservation_body(
+    reservation_key: int, *lines: tuple[int, int], key_name: str = "reservation_key"
+) -> dict[str, Any]:
+    """A reservation call; `key_name="order_id"` names the key as order replicas of the previous release do."""
+    return {key_name: reservation_key, "items": [{"product_id": p, "quantity": q} for p, q in lines]}
 
 
 def if_match(version: int) -> dict[str, str]:

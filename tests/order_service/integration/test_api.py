@@ -364,7 +364,7 @@ class TestReconciler:
             max_open_units=10_000,
         )
         order = order_database.run(pending)
-        body = {"order_id": order.reservation_id, "items": [{"product_id": product["id"], "quantity": 3}]}
+        body = {"order_id": order.reservation_key, "items": [{"product_id": product["id"], "quantity": 3}]}
         reserved = products.post("/internal/reservations", json=body, headers=SERVICE)
         assert reserved.status_code == 201  # ...and the replica died right after this call
         assert get_product(products, product["id"])["stock"] == 7

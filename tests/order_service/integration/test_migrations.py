@@ -50,9 +50,9 @@ class TestNewOrders:
         body = {"items": [{"product_id": item["id"], "quantity": 1}]}
         order = orders.post("/api/v0/orders", json=body, headers=minter.user_headers(user_id=900_000_003)).json()
         stored = order_database.run(partial(repository.get, order_id=order["id"]))
-        assert stored is not None and stored.reservation_id != stored.id
+        assert stored is not None and stored.reservation_key != stored.id
         held = products.get(
-            f"/internal/reservations/{stored.reservation_id}", headers={"X-Service-Token": "order-tests-service-token"}
+            f"/internal/reservations/{stored.reservation_key}", headers={"X-Service-Token": "order-tests-service-token"}
         )
         assert held.status_code == 200 and held.json()["status"] == "held"
 

@@ -32,10 +32,10 @@ class ReleaseCounter:
 
     def count(self, request: httpx.Request) -> bool:
         """Count the call; False if it is to fail."""
-        reservation_id = int(request.url.path.split("/")[3])  # /internal/reservations/{id}/release
+        reservation_key = int(request.url.path.split("/")[3])  # /internal/reservations/{id}/release
         with self._lock:
-            self.calls[reservation_id] += 1
-        return reservation_id != self.failing
+            self.calls[reservation_key] += 1
+        return reservation_key != self.failing
 
 
 class CountingTransport(httpx.AsyncHTTPTransport):
@@ -77,7 +77,7 @@ def owe_releases(database: DirectDatabase, count: int) -> list[Order]:
     orders = [
         Order(
             user_id=USER,
-            reservation_id=secrets.randbits(62) + 1,
+            reservation_key=secrets.randbits(62) + 1,
             status=OrderStatus.FAILED,
             request_fingerprint="owed",
             failure_code="dependency_unavailable",
@@ -99,14 +99,14 @@ class TestReconcile:
     def test_one_pass_releases_a_thousand_past_one_that_keeps_failing(self, order_database, product_url):
         orders = owe_releases(order_database, OWED)
         bad = orders[0]  # first in line: the old reconciler stopped there and released nothing
-        counter = ReleaseCounter(failing=bad.reservation_id)
+        counter = ReleaseCounter(failing=bad.reservation_key)
 
         done = reconcile(order_database, product_url, counter)
 
         assert [order.id for order in still_owed(order_database, orders)] == [bad.id]
         assert done.released >= OWED - 1
         assert done.deferred >= 1
-        assert all(counter.calls[order.reservation_id] == 1 for order in orders)
+        assert all(counter.calls[order.reservation_key] == 1 for order in orders)
         # The failing one is free again for the next pass (or the other replica), not claimed for a lease.
         with order_database.session() as session:
             assert session.get_one(Order, bad.id).release_claimed_until is None
@@ -119,7 +119,7 @@ class TestReconcile:
         )
 
         assert still_owed(order_database, orders) == []
-        assert [counter.calls[order.reservation_id] for order in orders] == [1] * len(orders)
+        assert [counter.calls[order.reservation_key] for order in orders] == [1] * len(orders)
         assert all(result.released > 0 for result in results), results  # both took a share
 
     def test_a_claim_of_a_replica_that_died_lapses(self, order_database, product_url):

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import time
 from asyncio import run
 
@@ -98,13 +99,29 @@ class TestReserve:
             run(client(handler).reserve(7, {1: 1}))
         assert len(calls) == 1
 
+    def test_the_key_is_read_under_its_name_or_its_former_one(self):
+        current = {**{k: v for k, v in HELD.items() if k != "order_id"}, "reservation_key": 8}
+        for answer, key in ((HELD, 7), (current, 8)):
+            reserved = run(client(lambda request, answer=answer: httpx.Response(201, json=answer)).reserve(key, {1: 2}))
+            assert reserved.reservation_key == key
+
+    def test_the_key_is_sent_under_the_name_every_product_replica_of_the_previous_release_knows(self):
+        sent: list[dict] = []
+
+        def handler(request):
+            sent.append(json.loads(request.content))
+            return httpx.Response(201, json=HELD)
+
+        run(client(handler).reserve(7, {1: 2}))
+        assert sent == [{"order_id": 7, "items": [{"product_id": 1, "quantity": 2}]}]
+
     def test_a_502_is_retried_until_an_answer_comes(self):
         answers = [httpx.Response(502), httpx.Response(503), httpx.Response(201, json=HELD)]
 
         def handler(request):
             return answers.pop(0)
 
-        assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
+        assert run(client(handler, deadline=2).reserve(7, {1: 2})).reservation_key == 7
 
     def test_connections_to_a_dead_replica_are_retried_until_a_live_one_answers(self):
         # Four connections refused, dropped or reset (the dead replica picked again and again), then the live one.
@@ -120,7 +137,7 @@ class TestReserve:
                 raise failures.pop(0)
             return httpx.Response(201, json=HELD)
 
-        assert run(client(handler, deadline=2).reserve(7, {1: 2})).order_id == 7
+        assert run(client(handler, deadline=2).reserve(7, {1: 2})).reservation_key == 7
 
     def test_silence_ends_in_unavailable_within_the_deadline(self):
         def handler(request):

@@ -64,7 +64,7 @@ class TestMigrations:
             session.execute(update(Product).where(Product.id == product_id).values(stock=-1))
 
     def test_the_database_refuses_a_second_reservation_for_one_order(self, fresh):
-        row = {"order_id": 77, "created_at": datetime.now(UTC)}
+        row = {"reservation_key": 77, "created_at": datetime.now(UTC)}
         with fresh.session() as session, session.begin():
             session.execute(insert(StockReservation).values(**row))
         with pytest.raises(IntegrityError), fresh.session() as session, session.begin():

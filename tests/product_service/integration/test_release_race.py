@@ -39,8 +39,8 @@ def test_a_reserve_committed_while_a_release_looks_is_given_back(
     looked, go_on = asyncio.Event(), asyncio.Event()
     real_get_reservation = repository.get_reservation
 
-    async def pausing_get_reservation(session: Any, *, order_id: int, lock: bool = False) -> Any:
-        found = await real_get_reservation(session, order_id=order_id, lock=lock)
+    async def pausing_get_reservation(session: Any, *, reservation_key: int, lock: bool = False) -> Any:
+        found = await real_get_reservation(session, reservation_key=reservation_key, lock=lock)
         if lock and not looked.is_set():  # the release's first look, and only that one
             looked.set()
             await go_on.wait()
@@ -50,22 +50,20 @@ def test_a_reserve_committed_while_a_release_looks_is_given_back(
 
     async def race(database: Database) -> tuple[bool, Any, int]:
         product_in = ProductCreate(name="raced lamp", price=Decimal("1.00"), stock=STOCK)
-        product = await database.run(partial(service.create, product_in=product_in))
-        releasing = asyncio.create_task(
-            database.run(partial(service.release, order_id=ORDER_ID), retry_duplicates=True)
-        )
+        product = await database.run(partial(service.create_product, product_in=product_in))
+        releasing = asyncio.create_task(database.run(partial(service.release, reservation_key=ORDER_ID)))
         await asyncio.wait_for(looked.wait(), STEP_TIMEOUT_SECONDS)
         reservation_in = ReservationCreate.model_validate(
             {"order_id": ORDER_ID, "items": [{"product_id": product.id, "quantity": TAKEN}]}
         )
         [reserved] = await asyncio.wait_for(
-            database.run(partial(service.reserve_batch, requests=[reservation_in]), retry_duplicates=True),
+            database.run(partial(service.reserve_batch, requests=[reservation_in])),
             STEP_TIMEOUT_SECONDS,
         )
         took = isinstance(reserved, service.Reserved) and reserved.created
         go_on.set()
         released = await asyncio.wait_for(releasing, STEP_TIMEOUT_SECONDS)
-        after = await database.read(partial(service.get, product_id=product.id))
+        after = await database.read(partial(service.get_product, product_id=product.id))
         return took, released, after.stock
 
     took, released, stock = on_mariadb.call(race)

@@ -40,7 +40,10 @@ def answer(outcome: service.Reserved | AppError, names: dict[int, str]) -> tuple
         )
         status = "held" if outcome.reservation.released_at is None else "released"
         return ("reserved", outcome.created, status, held)
-    details = {key: names.get(value, value) if key.endswith("_id") else value for key, value in outcome.details.items()}
+    details = {
+        key: names.get(value, value) if key.endswith(("_id", "_key")) else value
+        for key, value in outcome.details.items()
+    }
     return (type(outcome).__name__, outcome.code, details)
 
 
@@ -52,7 +55,7 @@ async def scenario(database: Database, *, batched: bool) -> tuple[list[tuple[Any
 
     async def product(name: str, stock: int, price: str) -> int:
         product_in = ProductCreate(name=name, price=Decimal(price), stock=stock)
-        created = await database.run(partial(service.create, product_in=product_in))
+        created = await database.run(partial(service.create_product, product_in=product_in))
         return created.id
 
     a, b, c = (
@@ -62,7 +65,7 @@ async def scenario(database: Database, *, batched: bool) -> tuple[list[tuple[Any
     )
     before, good, rest = new_order_id(), new_order_id(), new_order_id()
     names = {a: "A", b: "B", c: "C", UNKNOWN_PRODUCT: "unknown", before: "before"}
-    await database.run(partial(service.reserve_batch, requests=[call(before, (a, 1))]), retry_duplicates=True)
+    await database.run(partial(service.reserve_batch, requests=[call(before, (a, 1))]))
     calls = [
         call(before, (a, 1)),
         call(good, (a, 2), (b, 1)),
@@ -76,11 +79,11 @@ async def scenario(database: Database, *, batched: bool) -> tuple[list[tuple[Any
     ]
     outcomes: list[service.Reserved | AppError] = []
     if batched:
-        outcomes = await database.run(partial(service.reserve_batch, requests=calls), retry_duplicates=True)
+        outcomes = await database.run(partial(service.reserve_batch, requests=calls))
     else:
         for one in calls:
-            outcomes += await database.run(partial(service.reserve_batch, requests=[one]), retry_duplicates=True)
-    after = {names[p]: await database.read(partial(service.get, product_id=p)) for p in (a, b, c)}
+            outcomes += await database.run(partial(service.reserve_batch, requests=[one]))
+    after = {names[p]: await database.read(partial(service.get_product, product_id=p)) for p in (a, b, c)}
     return [answer(outcome, names) for outcome in outcomes], {
         name: (row.stock, row.version) for name, row in after.items()
     }

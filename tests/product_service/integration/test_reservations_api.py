@@ -17,8 +17,8 @@ from tests.product_service.support import (
 
 @pytest.fixture
 def reserve(internal, service_headers):
-    def reserve(order_id, *lines, headers=None):
-        body = reservation_body(order_id, *lines)
+    def reserve(order_id, *lines, headers=None, key_name="reservation_key"):
+        body = reservation_body(order_id, *lines, key_name=key_name)
         return internal.post(RESERVATIONS, json=body, headers=service_headers if headers is None else headers)
 
     return reserve
@@ -40,7 +40,8 @@ class TestCreateReservation:
         response = reserve(order_id, (dear["id"], 3), (cheap["id"], 4))
         assert response.status_code == 201, response.text
         body = response.json()
-        assert (body["order_id"], body["status"], body["released_at"]) == (order_id, "held", None)
+        assert (body["reservation_key"], body["status"], body["released_at"]) == (order_id, "held", None)
+        assert body["order_id"] == order_id  # the key's former name, for order replicas of the previous release
         assert body["items"] == [
             {"product_id": cheap["id"], "name": cheap["name"], "quantity": 4, "unit_price": "1.50"},
             {"product_id": dear["id"], "name": dear["name"], "quantity": 3, "unit_price": "20.00"},
@@ -83,6 +84,16 @@ class TestCreateReservation:
         assert again.json() == first.json()
         assert get_product(api, product["id"])["stock"] == 3
         assert get_product(api, product["id"])["version"] == 2
+
+    def test_the_keys_former_name_names_the_same_reservation(self, api, admin_headers, reserve):
+        # During a rollout, order replicas of the previous release send the key as `order_id`.
+        product = create_product(api, admin_headers, stock=5)
+        key = new_order_id()
+        first = reserve(key, (product["id"], 2), key_name="order_id")
+        again = reserve(key, (product["id"], 2))
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json() == first.json()
+        assert get_product(api, product["id"])["stock"] == 3
 
     def test_the_price_is_the_one_when_the_stock_was_taken(self, api, admin_headers, reserve):
         product = create_product(api, admin_headers, price="10.00", stock=5)
@@ -206,8 +217,8 @@ class TestGetReservation:
         assert_error(internal.get(f"{RESERVATIONS}/{new_order_id()}"), 401)
 
     @pytest.mark.parametrize("bad", ["0", "abc", str(2**63)])
-    def test_an_impossible_order_id_is_a_422(self, internal, service_headers, bad):
-        assert_error(internal.get(f"{RESERVATIONS}/{bad}", headers=service_headers), 422, field="order_id")
+    def test_an_impossible_reservation_key_is_a_422(self, internal, service_headers, bad):
+        assert_error(internal.get(f"{RESERVATIONS}/{bad}", headers=service_headers), 422, field="reservation_key")
 
 
 class TestReleaseReservation:

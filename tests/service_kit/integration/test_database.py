@@ -3,6 +3,7 @@ write, and that a unit whose connection died is repeated on a fresh one."""
 
 import asyncio
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service_kit.app import database_for
 from service_kit.db.engine import create_async_db_engine
 from service_kit.db.types import DatabaseUtcNow
-from service_kit.db.unit_of_work import Database
+from service_kit.db.unit_of_work import Database, transaction
 from service_kit.errors import Overloaded, SearchTimedOut, ServiceUnavailable
 from service_kit.settings import ServiceSettings
 from tests.support.mariadb import connect, db_env, throwaway_database
@@ -163,13 +164,14 @@ class TestUnitsOfWork:
         assert on_database(settings, scenario) == 0
 
     def test_a_commit_on_refusal_keeps_its_writes(self, settings):
+        @transaction(commit_on=(LookupError,))
         async def revoked(session: AsyncSession) -> None:
             await _bump(session)
             raise LookupError("refused, but what it wrote stands")
 
         async def scenario(database: Database) -> int:
             with pytest.raises(LookupError):
-                await database.run(revoked, commit_on=(LookupError,))
+                await database.run(partial(revoked))
             return await database.read(_read_n)
 
         assert on_database(settings, scenario) == 1
