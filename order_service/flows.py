@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service import metrics, repository
+from order_service import metrics, repository, service
 from order_service.clients.product import ProductClient, Reservation
 from order_service.exceptions import (
     IdempotencyInProgress,
@@ -269,7 +269,7 @@ async def _start(
     while the first is still pending."""
     deadline = time.monotonic() + replay_wait_seconds
     insert = partial(
-        repository.create_pending,
+        service.start_placement,
         user_id=user_id,
         quantities=quantities,
         idempotency_key=idempotency_key,

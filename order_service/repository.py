@@ -11,7 +11,6 @@ from sqlalchemy import CursorResult, Insert, Select, Table, bindparam, func, ins
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from order_service.exceptions import OrderLimitExceeded
 from order_service.models import Order, OrderLine, OrderStatus, UserOpenUnits
 from service_kit.db.types import DatabaseUtcNow, utcnow
 from service_kit.db.unit_of_work import rows_matched
@@ -143,18 +142,11 @@ class Placement:
     lines: list[PlacedLine]
 
 
-async def create_pending(
-    session: AsyncSession,
-    *,
-    user_id: int,
-    quantities: dict[int, int],
-    idempotency_key: str | None,
-    fingerprint: str,
-    max_open_units: int,
+async def insert_pending(
+    session: AsyncSession, *, user_id: int, quantities: dict[int, int], idempotency_key: str | None, fingerprint: str
 ) -> Placement:
-    """Insert a pending order and its lines, and count its units as the user's; IntegrityError if the user
-    already used the key (or, about once in 10^18 inserts, if the random reservation key is taken),
-    OrderLimitExceeded if the user would hold more than `max_open_units`."""
+    """Insert a pending order and its lines; IntegrityError if the user already used the key (or, about once
+    in 10^18 inserts, if the random reservation key is taken)."""
     now = utcnow()
     reservation_key = secrets.randbits(63) or 1  # a positive BIGINT; a clash fails the unique index
     order = {
@@ -172,7 +164,6 @@ async def create_pending(
         _INSERT_LINES,
         [{"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity} for line in lines],
     )
-    await _hold_units(session, user_id=user_id, units=sum(quantities.values()), max_open_units=max_open_units)
     return Placement(order_id, user_id, reservation_key, OrderStatus.PENDING, None, now, lines)
 
 
@@ -204,15 +195,11 @@ def _add_units(dialect: str) -> Insert:
 _ADD_UNITS = {dialect: _add_units(dialect) for dialect in ("mysql", "sqlite")}
 
 
-async def _hold_units(session: AsyncSession, *, user_id: int, units: int, max_open_units: int) -> None:
-    """Add `units` to what the user holds; OrderLimitExceeded (the unit then rolls it back) past the limit.
-    The row stays locked until the placement commits, so one user's placements are counted one at a time."""
+async def hold_units(session: AsyncSession, *, user_id: int, units: int) -> int:
+    """Add `units` to what the user holds, and say what the user holds now. The row stays locked until the
+    transaction ends, so one user's placements are counted one at a time."""
     await session.execute(_ADD_UNITS[session.get_bind().dialect.name], {"user_id": user_id, "units": units})
-    held = (await session.execute(_HELD, {"user_id": user_id})).scalar_one()
-    if held > max_open_units:
-        raise OrderLimitExceeded(
-            details={"limit": "open_units_per_user", "max": max_open_units, "held": held - units, "units": units}
-        )
+    return int((await session.execute(_HELD, {"user_id": user_id})).scalar_one())
 
 
 async def _give_back_units(session: AsyncSession, *, order_id: int) -> None:

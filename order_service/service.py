@@ -1,12 +1,13 @@
-"""Reading orders. Who may see what is decided here, from the verified token alone."""
+"""The order service's rules, as units of work: who may see which order (from the verified token alone), and
+what a placement may hold. The placement's steps across the product service are in order_service/flows.py."""
 
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import repository
-from order_service.exceptions import OrderNotFound
-from order_service.repository import OrderView
+from order_service.exceptions import OrderLimitExceeded, OrderNotFound
+from order_service.repository import OrderView, Placement
 from service_kit.auth import Principal
 from service_kit.errors import Forbidden
 from service_kit.pagination import id_from_cursor, keyset_page
@@ -32,3 +33,27 @@ async def list_orders(
     before_id = id_from_cursor(cursor) if cursor else None
     rows = await repository.view_page(session, user_id=user_id, before_id=before_id, limit=limit + 1)
     return keyset_page(rows, limit=limit, id_of=lambda order: order.id)
+
+
+async def start_placement(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    quantities: dict[int, int],
+    idempotency_key: str | None,
+    fingerprint: str,
+    max_open_units: int,
+) -> Placement:
+    """The order, pending, and its units counted as the user's. IntegrityError when the user already used the
+    key; OrderLimitExceeded (nothing kept: the unit rolls back) when the user would hold more than
+    `max_open_units` units in pending and confirmed orders."""
+    placement = await repository.insert_pending(
+        session, user_id=user_id, quantities=quantities, idempotency_key=idempotency_key, fingerprint=fingerprint
+    )
+    units = sum(quantities.values())
+    held = await repository.hold_units(session, user_id=user_id, units=units)
+    if held > max_open_units:
+        raise OrderLimitExceeded(
+            details={"limit": "open_units_per_user", "max": max_open_units, "held": held - units, "units": units}
+        )
+    return placement

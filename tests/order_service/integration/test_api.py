@@ -353,10 +353,10 @@ class TestReconciler:
     def test_an_abandoned_placement_is_failed_and_its_stock_released(
         self, product_url, products, order_database, product
     ):
-        from order_service import repository
+        from order_service import repository, service
 
         pending = partial(
-            repository.create_pending,
+            service.start_placement,
             user_id=ALICE,
             quantities={product["id"]: 3},
             idempotency_key=None,

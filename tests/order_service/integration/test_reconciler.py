@@ -10,7 +10,7 @@ from functools import partial
 import httpx
 from sqlalchemy import select, text
 
-from order_service import flows, repository
+from order_service import flows, repository, service
 from order_service.clients.product import ProductClient
 from order_service.models import Order, OrderStatus
 from service_kit.db.types import utcnow
@@ -140,7 +140,7 @@ class TestAbandonedByTheDatabasesClock:
     @staticmethod
     def place_pending(order_database: DirectDatabase) -> int:
         pending = partial(
-            repository.create_pending,
+            service.start_placement,
             user_id=USER + 1,
             quantities={1: 1},
             idempotency_key=None,
