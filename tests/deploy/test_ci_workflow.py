@@ -1,6 +1,7 @@
 """The GitHub workflow runs what `make test` runs: lint, type-check and `make pytest` against a database
 service container, and `make compose-test`, which builds and runs every image the repository has."""
 
+import re
 from typing import Any
 
 import pytest
@@ -42,6 +43,12 @@ def test_make_test_is_the_two_jobs(workflow):
 
 def test_every_dockerfile_is_built_and_run_by_the_compose_job(workflow):
     assert "make compose-test" in _commands(workflow["jobs"]["compose"])
-    built = {service["build"]["dockerfile"] for service in load_compose()["services"].values() if "build" in service}
-    dockerfiles = {path.relative_to(REPO_ROOT).as_posix() for path in REPO_ROOT.glob("*/Dockerfile")}
-    assert built == dockerfiles
+    builds = [service["build"] for service in load_compose()["services"].values() if "build" in service]
+    dockerfiles = {
+        path.relative_to(REPO_ROOT).as_posix()
+        for path in [*REPO_ROOT.glob("Dockerfile"), *REPO_ROOT.glob("*/Dockerfile")]
+    }
+    assert {build["dockerfile"] for build in builds} == dockerfiles
+    # ... and every target of the services' Dockerfile.
+    targets = re.findall(r"^FROM \S+ AS (\S+-service)$", (REPO_ROOT / "Dockerfile").read_text(), re.M)
+    assert sorted(build.get("target") for build in builds if build["dockerfile"] == "Dockerfile") == sorted(targets)

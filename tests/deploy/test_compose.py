@@ -86,7 +86,8 @@ class TestServices:
         assert migrate["image"] == f"ecommerce/{APPS[module]}:latest"
         assert migrate["build"] == {
             "context": ".",
-            "dockerfile": f"{module}/Dockerfile",
+            "dockerfile": "Dockerfile",
+            "target": APPS[module],
             # The base image may be swapped (PYTHON_IMAGE), and a proxy's CA handed to pip as a build secret.
             "args": ["PYTHON_IMAGE"],
             "secrets": ["build_ca"],

@@ -1,8 +1,8 @@
 """The images: hadolint-clean Dockerfiles that follow the house rules, whose command is the very command
-the fleet runs, and whose code (one service plus service_kit) is enough to start that service."""
+the fleet runs, and whose code (one service plus service_kit) is enough to start that service. The three
+services share one Dockerfile, a target each (`--target auth-service`); the gateway has nginx/Dockerfile."""
 
 import itertools
-import re
 import shlex
 import shutil
 import subprocess
@@ -28,21 +28,36 @@ from tests.deploy.support import (
     rendered_deployment,
 )
 
-SERVICE_DOCKERFILES = {module: REPO_ROOT / module / "Dockerfile" for module in MODULES}
-ALL_DOCKERFILES = sorted(REPO_ROOT.glob("*/Dockerfile"))
+SERVICE_DOCKERFILE = REPO_ROOT / "Dockerfile"
+ALL_DOCKERFILES = sorted([*REPO_ROOT.glob("Dockerfile"), *REPO_ROOT.glob("*/Dockerfile")])
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """The services' Dockerfile by stage name: each stage's instructions, its FROM first."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for keyword, arguments in dockerfile_instructions(SERVICE_DOCKERFILE):
+        if keyword == "FROM":
+            current = []
+            found[arguments.split()[-1]] = current
+        current.append((keyword, arguments))
+    return found
 
 
 def instructions_of(module: str) -> list[tuple[str, str]]:
-    return dockerfile_instructions(SERVICE_DOCKERFILES[module])
-
-
-def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    last_from = max(index for index, (keyword, _) in enumerate(instructions) if keyword == "FROM")
-    return instructions[last_from:]
+    """What makes the service's image: its target and every stage it is built FROM, the first base first."""
+    by_name = stages()
+    image: list[tuple[str, str]] = []
+    name = APPS[module]
+    while name in by_name:
+        image = by_name[name] + image
+        name = by_name[name][0][1].split()[0]
+    return image
 
 
 def test_every_deployable_has_a_dockerfile():
-    assert sorted([*SERVICE_DOCKERFILES.values(), NGINX_DIR / "Dockerfile"]) == ALL_DOCKERFILES
+    assert ALL_DOCKERFILES == [SERVICE_DOCKERFILE, NGINX_DIR / "Dockerfile"]
+    assert {APPS[module] for module in MODULES} <= set(stages())
 
 
 # The local stand-ins for registry images that make compose-test builds on a machine no registry answers.
@@ -64,29 +79,31 @@ class TestServiceImage:
     def test_multi_stage_from_a_pinned_slim_python_311(self, module):
         instructions = instructions_of(module)
         # One base for every stage, an ARG whose default is the official image (CI may build on a stand-in).
-        [default] = [value for keyword, value in instructions if keyword == "ARG" and value.startswith("PYTHON_IMAGE=")]
+        every = dockerfile_instructions(SERVICE_DOCKERFILE)
+        [default] = [value for keyword, value in every if keyword == "ARG" and value.startswith("PYTHON_IMAGE=")]
         image, _, tag = default.removeprefix("PYTHON_IMAGE=").partition(":")
         assert image == "python"
         assert tag.startswith("3.11.") and "slim" in tag, default
-        bases = [arguments.split()[0] for keyword, arguments in instructions if keyword == "FROM"]
-        assert len(bases) >= 2
-        assert set(bases) == {"${PYTHON_IMAGE}"}
+        assert instructions[0][1].split()[0] == "${PYTHON_IMAGE}"
+        bases = [arguments.split()[0] for keyword, arguments in every if keyword == "FROM"]
+        assert set(bases) <= {"${PYTHON_IMAGE}", *stages()}
+        assert bases.count("${PYTHON_IMAGE}") >= 2  # the venv is built in a stage the image only copies from
 
     def test_dependencies_come_from_the_lock_with_hashes_into_a_copied_venv(self, module):
-        instructions = instructions_of(module)
-        installs = [arguments for keyword, arguments in instructions if keyword == "RUN" and "pip install" in arguments]
+        every = dockerfile_instructions(SERVICE_DOCKERFILE)
+        installs = [arguments for keyword, arguments in every if keyword == "RUN" and "pip install" in arguments]
         assert len(installs) == 1
         assert "--require-hashes" in installs[0]
         assert "-r requirements.lock" in installs[0]
-        assert ("COPY", "--from=build /opt/venv /opt/venv") in final_stage(instructions)
+        assert ("COPY", "--from=build /opt/venv /opt/venv") in instructions_of(module)
 
     def test_the_final_stage_holds_only_this_service_and_the_kit(self, module):
-        copies = [arguments for keyword, arguments in final_stage(instructions_of(module)) if keyword == "COPY"]
+        copies = [arguments for keyword, arguments in instructions_of(module) if keyword == "COPY"]
         sources = {arguments.split()[-2] for arguments in copies if not arguments.startswith("--from=")}
         assert sources == {"service_kit/", f"{module}/"}
 
     def test_runs_unbuffered_as_a_non_root_user(self, module):
-        stage = final_stage(instructions_of(module))
+        stage = instructions_of(module)
         env = " ".join(arguments for keyword, arguments in stage if keyword == "ENV")
         assert "PYTHONUNBUFFERED=1" in env
         assert "HOST=0.0.0.0" in env
@@ -107,14 +124,11 @@ class TestServiceImage:
         assert cmd == ["python", "-m", module]
 
 
-def test_the_service_dockerfiles_differ_only_by_the_service():
-    # One recipe, three copies: a fix to one that misses the others is a test failure, not a drift.
-    texts = {module: path.read_text() for module, path in SERVICE_DOCKERFILES.items()}
+def test_the_service_targets_differ_only_by_the_service():
+    # Everything else is in the stages they share: a target cannot drift from its siblings.
+    targets = stages()
     normalised = {
-        re.sub(
-            rf"\b{module.split('_')[0]}\b", "<name>", text.replace(module, "<module>").replace(APPS[module], "<app>")
-        )
-        for module, text in texts.items()
+        repr(targets[APPS[module]]).replace(module, "<module>").replace(APPS[module], "<app>") for module in MODULES
     }
     assert len(normalised) == 1
 
