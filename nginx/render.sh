@@ -49,11 +49,15 @@ fail() {
     exit 1
 }
 
-# A non-negative integer, or fail naming the variable.
+# A non-negative integer, or fail naming the variable; the variable is then set to its plain value, leading
+# zeros dropped: the template's maps compare 0 as text (00 would leave a limit on), and shell arithmetic
+# would read 010 as octal.
 whole_number() {
     case $2 in
         '' | *[!0-9]*) fail "$1 must be a whole number, got '$2'" ;;
     esac
+    plain=$(echo "$2" | sed 's/^0*//')
+    eval "$1=${plain:-0}"
 }
 
 # host:port (or [v6]:port); nothing that could break out of the directive.

@@ -273,6 +273,16 @@ def test_the_image_starts_nginx_on_the_config_it_rendered_as_non_root(world_read
     assert (temp_dir / "nginx.conf").exists()
 
 
+def test_a_rate_limit_of_zero_is_off_however_it_is_written(tmp_path):
+    # The template's maps turn a limit off when its value is the text 0; render.sh hands them plain numbers.
+    env = {**loopback_upstreams(compose_gateway_env()), "LOGIN_RATE_LIMIT": "00", "API_RATE_LIMIT": "010"}
+    text = check_renders_and_passes_nginx_t(env, tmp_path)
+    assert re.search(r"map 0 \$login_limit_key", text)
+    assert "zone=login:10m rate=1r/m;" in text  # the placeholder rate of a zone nothing is counted in
+    assert re.search(r"map 10 \$api_limit_key", text)
+    assert "zone=api:10m rate=10r/s;" in text  # 010 is ten, not octal eight
+
+
 @pytest.mark.parametrize("variable", UPSTREAM_VARIABLES)
 def test_render_refuses_a_missing_upstream(tmp_path, variable):
     env = {**image_env(), **loopback_upstreams(compose_gateway_env()), "NGINX_TEMP_DIR": str(tmp_path / "t")}
