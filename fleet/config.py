@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet.ports import free_ports
 from fleet.topology import GATEWAY, REPLICAS_PER_SERVICE, SERVICES, Replica
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -138,18 +137,5 @@ def build_config(
         gateway_port=gateway_port,
         internal_port=internal_port,
         replicas=replicas,
-        logs_to_files=logs_to_files,
-    )
-
-
-def config_on_free_ports(state_dir: Path, *, env: Mapping[str, str], logs_to_files: bool = True) -> FleetConfig:
-    """A fleet for tests: every port picked free, everything under `state_dir`."""
-    gateway_port, internal_port, *replica_ports = free_ports(2 + len(SERVICES) * REPLICAS_PER_SERVICE)
-    return build_config(
-        state_dir,
-        env=env,
-        gateway_port=gateway_port,
-        internal_port=internal_port,
-        replica_ports=replica_ports,
         logs_to_files=logs_to_files,
     )

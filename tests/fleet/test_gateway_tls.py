@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet.ports import free_ports
 from tests.support.certificates import Certificate, self_signed
 from tests.support.fleet import RunningFleet
 from tests.support.gateway import GatewayProcess
+from tests.support.ports import free_ports
 from tests.support.users import AUTH, register
 
 HSTS = "max-age=63072000; includeSubDomains"

@@ -12,12 +12,13 @@ import httpx
 import pytest
 
 from fleet.config import REPO_ROOT
-from fleet.ports import busy_ports, free_ports
+from fleet.ports import busy_ports
 from fleet.runner import local_config
 from fleet.supervisor import socket_path
 from fleet.topology import replica_names
 from fleet.waiting import wait_until
 from tests.support.fleet import base_env, require_nginx, running_fleet
+from tests.support.ports import free_ports
 from tests.support.supervisor import SupervisorClient
 
 

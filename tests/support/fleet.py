@@ -5,7 +5,7 @@ everything (configs, logs, SQLite files, the signing key) under one state direct
 with `database="sqlite"`, as `make run` does by default) and yields a `RunningFleet`."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -15,16 +15,31 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from fleet.config import config_on_free_ports
+from fleet.config import FleetConfig, build_config
 from fleet.nginx import nginx_binary
+from fleet.topology import REPLICAS_PER_SERVICE, SERVICES
 from fleet.waiting import FleetError, wait_until
 from tests.support import mariadb
 from tests.support.fleet_control import Fleet
+from tests.support.ports import free_ports
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "fleet-admin-password"
 # Only these come from the test runner's environment: nothing the services or the gateway read leaks in.
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+
+
+def config_on_free_ports(state_dir: Path, *, env: Mapping[str, str], logs_to_files: bool = True) -> FleetConfig:
+    """A fleet for tests: every port picked free, everything under `state_dir`."""
+    gateway_port, internal_port, *replica_ports = free_ports(2 + len(SERVICES) * REPLICAS_PER_SERVICE)
+    return build_config(
+        state_dir,
+        env=env,
+        gateway_port=gateway_port,
+        internal_port=internal_port,
+        replica_ports=replica_ports,
+        logs_to_files=logs_to_files,
+    )
 
 
 class RunningFleet(Fleet):

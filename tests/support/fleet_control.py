@@ -14,7 +14,6 @@ import httpx
 
 from fleet.config import LOOPBACK, FleetConfig
 from fleet.nginx import render_config
-from fleet.ports import free_ports
 from fleet.prestart import run_prestarts
 from fleet.runner import prepare
 from fleet.supervisor import socket_path, supervisord_command
@@ -22,6 +21,7 @@ from fleet.topology import GATEWAY
 from fleet.waiting import FleetError, answers, wait_until
 from tests.support.gateway import GatewayProcess
 from tests.support.logs import json_records
+from tests.support.ports import free_ports
 from tests.support.supervisor import SupervisorClient
 
 START_TIMEOUT_SECONDS = 90.0

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fleet.ports import free_ports
 from fleet.waiting import wait_until
 from tests.support.certificates import self_signed_ca
+from tests.support.ports import free_ports
 
 START_TIMEOUT_SECONDS = 30.0
 

@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 import product_service
-from fleet.ports import free_ports
 from product_service.config import Settings
 from product_service.main import create_app
 from service_kit.auth import SERVICE_TOKEN_HEADER
@@ -23,6 +22,7 @@ from tests.product_service.support import Replicas
 from tests.support.concurrency import wait_until
 from tests.support.direct import DirectDatabase
 from tests.support.mariadb import db_env, throwaway_database
+from tests.support.ports import free_ports
 from tests.support.tokens import TokenMinter
 
 MIGRATIONS = Path(product_service.__file__).parent / "migrations"
